@@ -1,0 +1,75 @@
+"""Shared helpers: run a script as a user would (a subprocess in a scratch folder) and read what it wrote."""
+
+import csv
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+# A short run that reaches gradient steps and target updates: learning starts at 200, train every 10, target every 50.
+SHORT = ["--total-timesteps", "400", "--learning-starts", "200", "--train-frequency", "10"]
+SHORT += ["--target-network-frequency", "50", "--buffer-size", "1000", "--batch-size", "32"]
+
+
+def load_script(name: str):
+    """Import a top-level script as a module (its main loop is under `if __name__ == "__main__"`)."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def script_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "TOY_"))}
+    env.update(PYTHONPATH=str(TESTS), OMP_NUM_THREADS="1", **extra)
+    return env
+
+
+def run_script(script: str, *flags, cwd: Path, timeout=600, env=None, check=True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), *flags],
+        cwd=cwd,
+        env=env or script_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def run_dirs(cwd: Path) -> list[Path]:
+    return sorted((cwd / "runs").glob("*")) if (cwd / "runs").exists() else []
+
+
+def only_run_dir(cwd: Path) -> Path:
+    dirs = run_dirs(cwd)
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def read_metrics(run_dir: Path, metric: str | None = None) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if metric is None or r["metric"] == metric]
+
+
+def summary(stdout: str) -> dict[str, int]:
+    """Counters from the script's closing line `done: N env steps, N gradient steps, N target updates, N episodes`."""
+    pattern = r"done: ([\d,]+) env steps, ([\d,]+) gradient steps, ([\d,]+) target updates, ([\d,]+) episodes"
+    match = re.search(pattern, stdout)
+    assert match, stdout
+    keys = ("env steps", "gradient steps", "target updates", "episodes")
+    return {k: int(v.replace(",", "")) for k, v in zip(keys, match.groups())}
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    return tmp_path

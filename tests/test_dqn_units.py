@@ -1,0 +1,154 @@
+"""Unit tests of the pure helpers of dqn.py and double_dqn.py: values computed by hand."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from conftest import load_script
+
+SCRIPTS = ["dqn.py", "double_dqn.py"]
+
+
+@pytest.fixture(scope="module", params=SCRIPTS)
+def script(request):
+    return load_script(request.param)
+
+
+def test_linear_schedule_values(script):
+    f = script.linear_schedule
+    assert f(1.0, 0.05, 1000, 0) == 1.0
+    assert f(1.0, 0.05, 1000, 500) == pytest.approx(0.525)
+    assert f(1.0, 0.05, 1000, 1000) == pytest.approx(0.05)
+    assert f(1.0, 0.05, 1000, 10**6) == 0.05
+    assert f(0.5, 0.5, 10, 3) == 0.5
+
+
+@pytest.mark.parametrize("num_envs", [1, 2, 3, 7, 8])
+@pytest.mark.parametrize("every", [1, 4, 10, 500])
+def test_events_due_counts_env_steps_for_any_num_envs(script, num_envs, every):
+    """Over a run, events fire once per multiple of `every` past `start`, whatever num_envs is."""
+    start, total, fired, step = 100, 3000, 0, 0
+    while step < total:
+        prev, step = step, step + num_envs
+        fired += script.events_due(prev, step, every, start)
+    assert fired == step // every - start // every
+
+
+def test_events_due_small_cases(script):
+    assert script.events_due(9, 12, 10) == 1  # 10 lies in (9, 12]
+    assert script.events_due(10, 13, 10) == 0
+    assert script.events_due(0, 40, 10) == 4
+    assert script.events_due(195, 205, 10, start=200) == 0  # 200 itself is not past the start
+    assert script.events_due(195, 210, 10, start=200) == 1
+
+
+def test_td_target_terminated_and_truncated(script):
+    rewards = torch.tensor([1.0, 2.0, 3.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0])  # the third is a truncation: it still bootstraps
+    next_values = torch.tensor([10.0, 20.0, 30.0])
+    target = script.td_target(rewards, terminated, next_values, 0.9)
+    assert torch.equal(target, torch.tensor([1.0 + 9.0, 2.0, 3.0 + 27.0]))
+
+
+def test_td_target_refuses_mismatched_shapes(script):
+    with pytest.raises(AssertionError):
+        script.td_target(torch.zeros(4), torch.zeros(4), torch.zeros(4, 1), 0.99)
+
+
+def linear_net(weight) -> nn.Module:
+    """A Q-network whose Q-values are `weight @ obs`, for targets computed by hand."""
+    net = nn.Linear(len(weight[0]), len(weight), bias=False)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+    return net
+
+
+# Online net prefers action 1 in s' = [1, 0]; the target net scores actions [5, 2, 9] there.
+ONLINE = linear_net([[1.0, 0.0], [3.0, 0.0], [2.0, 0.0]])
+TARGET = linear_net([[5.0, 0.0], [2.0, 0.0], [9.0, 0.0]])
+NEXT_OBS = torch.tensor([[1.0, 0.0]])
+
+
+def test_dqn_next_value_is_target_max():
+    dqn = load_script("dqn.py")
+    assert torch.equal(dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), torch.tensor([9.0]))
+    target = dqn.td_target(torch.tensor([1.0]), torch.tensor([0.0]), dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), 0.5)
+    assert torch.equal(target, torch.tensor([1.0 + 0.5 * 9.0]))
+
+
+def test_double_dqn_next_value_is_target_at_online_argmax():
+    double = load_script("double_dqn.py")
+    # argmax of the online net is action 1; the target net values it at 2 (DQN would take 9).
+    assert torch.equal(double.next_state_value(ONLINE, TARGET, NEXT_OBS), torch.tensor([2.0]))
+    nv = double.next_state_value(ONLINE, TARGET, NEXT_OBS)
+    assert torch.equal(double.td_target(torch.tensor([1.0]), torch.tensor([0.0]), nv, 0.5), torch.tensor([2.0]))
+
+
+def test_soft_update_arithmetic(script):
+    target, online = nn.Linear(2, 1), nn.Linear(2, 1)
+    with torch.no_grad():
+        for p in target.parameters():
+            p.fill_(1.0)
+        for p in online.parameters():
+            p.fill_(5.0)
+    script.soft_update(target, online, 0.25)
+    assert all(torch.equal(p, torch.full_like(p, 2.0)) for p in target.parameters())  # 0.25 * 5 + 0.75 * 1
+    with torch.no_grad():
+        online.weight.copy_(torch.tensor([[0.1234567, -3.3e-7]]))
+    script.soft_update(target, online, 1.0)
+    assert all(torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters()))  # tau = 1: exact copy
+
+
+def fill(buffer, steps, num_envs):
+    """Add `steps` vector steps whose obs encode (step, env): obs = [10 * step + env, -1], next_obs = obs + 1."""
+    for step in range(steps):
+        obs = np.array([[10 * step + e, -1.0] for e in range(num_envs)], dtype=np.float32)
+        buffer.add(obs, obs + 1, np.arange(num_envs) % 3, obs[:, 0] / 2, (obs[:, 0] % 2 == 0))
+
+
+def test_replay_buffer_stores_and_wraps(script):
+    rb = script.ReplayBuffer(capacity=7, obs_dim=2, device=torch.device("cpu"))
+    fill(rb, steps=4, num_envs=3)  # 12 transitions into 7 slots: the first 5 are overwritten
+    assert rb.size == 7 and rb.pos == 12 % 7
+    stored = sorted(rb.data[:, 0].tolist())
+    assert stored == sorted([10 * s + e for s in range(4) for e in range(3)][5:])
+
+
+def test_replay_buffer_sample_rows_are_whole_transitions(script):
+    rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
+    fill(rb, steps=30, num_envs=2)
+    batch = rb.sample(256, torch.Generator().manual_seed(0))
+    assert batch["obs"].shape == (256, 2) and batch["actions"].shape == (256,) and batch["actions"].dtype == torch.long
+    assert torch.equal(batch["next_obs"], batch["obs"] + 1)
+    assert torch.equal(batch["rewards"], batch["obs"][:, 0] / 2)
+    assert torch.equal(batch["terminated"], (batch["obs"][:, 0] % 2 == 0).float())
+    assert torch.equal(batch["actions"], batch["obs"][:, 0].long() % 10 % 3)  # env index e picks action e % 3
+    assert set(batch["obs"][:, 0].long().tolist()) <= set(rb.data[:, 0].long().tolist())
+    assert len(set(batch["obs"][:, 0].tolist())) > 30  # uniform over the 50 stored, not a few
+
+
+def test_replay_buffer_sampling_is_seeded(script):
+    rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
+    fill(rb, steps=50, num_envs=1)
+    a = rb.sample(64, torch.Generator().manual_seed(3))["obs"]
+    b = rb.sample(64, torch.Generator().manual_seed(3))["obs"]
+    assert torch.equal(a, b)
+
+
+def test_replay_buffer_state_round_trip(script):
+    rb = script.ReplayBuffer(capacity=9, obs_dim=2, device=torch.device("cpu"))
+    fill(rb, steps=5, num_envs=1)
+    copy = script.ReplayBuffer(capacity=9, obs_dim=2, device=torch.device("cpu"))
+    copy.load_state_dict(rb.state_dict())
+    assert (copy.pos, copy.size) == (rb.pos, rb.size) and torch.equal(copy.data, rb.data)
+    fill(copy, steps=1, num_envs=1)  # adding after a restore goes on at the saved position
+    assert copy.pos == 6
+
+
+def test_q_network_shapes(script):
+    q = script.QNetwork(obs_dim=4, n_actions=3)
+    assert q(torch.zeros(1, 4)).shape == (1, 3) and q(torch.zeros(32, 4)).shape == (32, 3)
+
+
+def test_validate_args_accepts_defaults(script):
+    assert script.validate_args(script.Args()) is None

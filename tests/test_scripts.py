@@ -1,0 +1,221 @@
+"""Behaviour of dqn.py and double_dqn.py run as a user runs them: one parametrized suite keeps the two in step."""
+
+import re
+import shutil
+import signal
+import subprocess
+
+import pytest
+import torch
+from conftest import SHORT, ROOT, load_script, only_run_dir, read_metrics, run_dirs, run_script, script_env, summary
+
+SCRIPTS = ["dqn.py", "double_dqn.py"]
+TOY = ["--env-id", "toy_envs:ToyChain-v0"]
+
+
+@pytest.fixture(params=SCRIPTS)
+def script(request):
+    return request.param
+
+
+def test_help_lists_every_flag_with_its_doc(script, workdir):
+    out = run_script(script, "--help", cwd=workdir).stdout
+    args = load_script(script).Args
+    for name in args.__dataclass_fields__:
+        assert f"--{name.replace('_', '-')}" in out, name
+    assert "env steps" in out and "(CleanRL's default)" in out
+
+
+def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
+    proc = run_script(script, *SHORT, cwd=workdir)
+    assert proc.stdout.splitlines()[0].startswith("device: cpu")
+    counts = summary(proc.stdout)
+    # learning starts at 200 of 400 env steps: multiples of 10 and of 50 past 200
+    assert counts == counts | {"env steps": 400, "gradient steps": 20, "target updates": 4}
+    run_dir = only_run_dir(workdir)
+    assert re.fullmatch(r"CartPole-v1__" + script[:-3] + r"__1__\d+", run_dir.name)
+    names = {r["metric"] for r in read_metrics(run_dir)}
+    assert {"charts/episodic_return", "charts/episodic_length", "losses/td_loss", "losses/q_values"} <= names
+    assert {"charts/epsilon", "charts/SPS"} <= names
+
+
+def test_spec_example_command_runs(script, workdir):
+    run_script(script, "--learning-starts", "200", "--total-timesteps", "205", cwd=workdir)
+
+
+@pytest.mark.parametrize("num_envs", [3, 7])
+def test_num_envs_keeps_counts_in_env_steps(script, workdir, num_envs):
+    proc = run_script(script, *SHORT, "--num-envs", str(num_envs), "--total-timesteps", "401", cwd=workdir)
+    counts = summary(proc.stdout)
+    steps = -(-401 // num_envs) * num_envs  # the last vector step may overshoot the budget
+    assert counts["env steps"] == steps
+    assert counts["gradient steps"] == steps // 10 - 200 // 10
+    assert counts["target updates"] == steps // 50 - 200 // 50
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, num_envs):
+    """ToyChain's obs is [t, episode]: every stored transition must go from t to t + 1 in one episode."""
+    toy = load_script("tests/toy_envs.py")
+    run_script(script, *TOY, *SHORT, "--num-envs", str(num_envs), "--buffer-size", "2000", "--total-timesteps", "300",
+               "--checkpoint-frequency", "300", "--checkpoint-buffer", cwd=workdir)
+    buffer = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"]
+    rows = buffer["data"][: buffer["size"]]
+    assert buffer["size"] == 300
+    obs, next_obs, terminated = rows[:, 0:2], rows[:, 2:4], rows[:, 6]
+    assert torch.equal(next_obs[:, 0], obs[:, 0] + 1) and torch.equal(next_obs[:, 1], obs[:, 1])
+    ends_even = (next_obs[:, 0] == toy.TERMINATE_AT) & (next_obs[:, 1] % 2 == 0)
+    assert torch.equal(terminated, ends_even.float())  # terminations, and nothing else, stop bootstrapping
+    truncated = next_obs[:, 0] == toy.MAX_STEPS
+    assert truncated.sum() >= 10 and not terminated[truncated].any()  # truncations kept, bootstrapping from t = 6
+
+
+def test_same_seed_same_returns_and_weights(script, tmp_path):
+    flags = [*SHORT, "--total-timesteps", "1500", "--save-model", "--eval-episodes", "2"]
+    results = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        run_script(script, *flags, cwd=tmp_path / name)
+        run_dir = only_run_dir(tmp_path / name)
+        returns = [(r["global_step"], r["value"]) for r in read_metrics(run_dir, "charts/episodic_return")]
+        weights = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
+        results.append((returns, weights))
+    (returns_a, weights_a), (returns_b, weights_b) = results
+    assert len(returns_a) > 20 and returns_a == returns_b
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    (tmp_path / "c").mkdir()
+    run_script(script, *flags, "--seed", "2", cwd=tmp_path / "c")
+    returns_c = [(r["global_step"], r["value"]) for r in read_metrics(only_run_dir(tmp_path / "c"), "charts/episodic_return")]
+    assert returns_c != returns_a  # the seed does reach the randomness
+
+
+def test_save_model_writes_weights_and_evaluates(script, workdir):
+    proc = run_script(script, *SHORT, "--save-model", "--eval-episodes", "3", cwd=workdir)
+    run_dir = only_run_dir(workdir)
+    state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
+    load_script(script).QNetwork(4, 2).load_state_dict(state)
+    assert len(read_metrics(run_dir, "eval/episodic_return")) == 3
+    assert "eval: mean return" in proc.stdout
+
+
+BAD_INPUT = [
+    (["--env-id", "NoSuchEnv-v9"], "--env-id"),
+    (["--env-id", "no_such_module:Env-v0"], "--env-id"),
+    (["--env-id", "Pendulum-v1"], "not Discrete"),
+    (["--env-id", "Blackjack-v1"], "not a flat Box"),
+    (["--total-timesteps", "0"], "--total-timesteps"),
+    (["--num-envs", "0"], "--num-envs"),
+    (["--buffer-size", "-5"], "--buffer-size"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--train-frequency", "0"], "--train-frequency"),
+    (["--target-network-frequency", "0"], "--target-network-frequency"),
+    (["--learning-rate", "0"], "--learning-rate"),
+    (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
+    (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
+    (["--gamma", "1.5"], "--gamma"),
+    (["--tau", "0"], "--tau"),
+    (["--tau", "1.1"], "--tau"),
+    (["--start-e", "1.2"], "--start-e"),
+    (["--end-e", "-0.1"], "--end-e"),
+    (["--start-e", "0.1", "--end-e", "0.5"], "--end-e"),
+    (["--exploration-fraction", "0"], "--exploration-fraction"),
+    (["--exploration-fraction", "1.5"], "--exploration-fraction"),
+    (["--buffer-size", str(10**13)], "bytes"),
+    (["--resume", "no/such/checkpoint.pt"], "--resume"),
+]
+
+
+@pytest.mark.parametrize("flags,expected", BAD_INPUT, ids=[" ".join(f) for f, _ in BAD_INPUT])
+def test_bad_input_one_line_exit_2_nothing_created(script, workdir, flags, expected):
+    proc = run_script(script, *flags, "--track", cwd=workdir, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(workdir.iterdir()) == []  # no run folder, no wandb folder
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
+    """ToyChain sends the signal to its own process at its 250th step: a deterministic interruption."""
+    flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer"]
+    interrupted = run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"250:{int(sig)}"), check=False)
+    assert interrupted.returncode == 128 + sig, interrupted.stdout + interrupted.stderr
+    run_dir = only_run_dir(tmp_path)
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert checkpoint["counters"]["global_step"] == 250 and checkpoint["buffer"]["size"] == 250
+    rows_before = read_metrics(run_dir)
+    assert rows_before and max(int(r["global_step"]) for r in rows_before) <= 250
+
+    proc = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), cwd=tmp_path)
+    assert "resumed" in proc.stdout and run_dirs(tmp_path) == [run_dir]
+    counts = summary(proc.stdout)
+    assert counts["env steps"] == 600
+    assert counts["gradient steps"] == 600 // 10 - 200 // 10  # the buffer came back, so training went straight on
+    rows_after = read_metrics(run_dir)
+    assert rows_after[: len(rows_before)] == rows_before and len(rows_after) > len(rows_before)
+
+
+def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
+    flags = [*TOY, *SHORT, "--total-timesteps", "600"]
+    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT="300:15"), check=False)
+    checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
+    assert "buffer" not in torch.load(checkpoint, weights_only=True)
+    results = []
+    for name in ("a", "b"):  # a resumed run writes into the checkpoint's folder: one copy each
+        (tmp_path / name).mkdir()
+        shutil.copy(checkpoint, tmp_path / name / "checkpoint.pt")
+        proc = run_script(script, "--resume", str(tmp_path / name / "checkpoint.pt"), "--save-model",
+                          "--eval-episodes", "1", cwd=tmp_path)
+        counts = summary(proc.stdout)
+        # the empty buffer is refilled for learning_starts (200) env steps before training goes on
+        assert counts["gradient steps"] == (300 // 10 - 200 // 10) + (600 // 10 - 500 // 10)
+        results.append((counts, torch.load(tmp_path / name / f"{script[:-3]}.pt", weights_only=True)))
+    (counts_a, weights_a), (counts_b, weights_b) = results
+    assert counts_a == counts_b and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+def test_non_finite_loss_stops_with_the_step(script, workdir):
+    proc = run_script(script, *TOY, *SHORT, cwd=workdir, env=script_env(TOY_NAN_AT="230"), check=False)
+    assert proc.returncode == 1
+    assert "non-finite TD loss" in proc.stderr and "env step" in proc.stderr
+
+
+def test_progress_lines_are_plain_when_not_a_terminal(script, workdir):
+    out = run_script(script, *SHORT, cwd=workdir).stdout
+    assert "\r" not in out
+    assert any(line.startswith("step ") and "SPS" in line and "eps" in line for line in out.splitlines())
+
+
+def test_metrics_csv_header_and_wall_time(script, workdir):
+    run_script(script, *SHORT, cwd=workdir)
+    run_dir = only_run_dir(workdir)
+    assert (run_dir / "metrics.csv").read_text().splitlines()[0] == "global_step,wall_time,metric,value"
+    rows = read_metrics(run_dir)
+    times = [float(r["wall_time"]) for r in rows]
+    assert times == sorted(times) and 0 <= times[0] < 60
+
+
+def test_wandb_offline_tracking(script, workdir):
+    run_script(script, *SHORT, "--track", cwd=workdir, env=script_env(WANDB_MODE="offline", WANDB_SILENT="true"))
+    offline = list((workdir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and any(offline[0].rglob("*.wandb"))
+
+
+def test_capture_video_writes_mp4(script, workdir):
+    run_script(script, *SHORT, "--capture-video", cwd=workdir)
+    videos = list((workdir / "videos").rglob("*.mp4"))
+    assert videos and all(v.stat().st_size > 1000 for v in videos)
+
+
+def test_custom_env_via_module_syntax(script, workdir):
+    proc = run_script(script, *TOY, *SHORT, cwd=workdir)
+    assert summary(proc.stdout)["gradient steps"] == 20
+    assert only_run_dir(workdir).name.startswith("toy_envs:ToyChain-v0__")
+
+
+def test_loading_weights_never_unpickles_code(script, workdir):
+    run_script(script, *SHORT, "--save-model", "--eval-episodes", "1", cwd=workdir)
+    path = only_run_dir(workdir) / f"{script[:-3]}.pt"
+    code = f"import torch; torch.load({str(path)!r}, weights_only=True)"
+    assert subprocess.run(["python", "-c", code], cwd=ROOT).returncode == 0

@@ -1,0 +1,51 @@
+"""Tiny envs for the tests, registered on import: `--env-id toy_envs:ToyChain-v0` (with tests/ on PYTHONPATH).
+
+Their observations say where they come from, so every stored transition can be checked by arithmetic.
+"""
+
+import os
+import signal
+
+import gymnasium as gym
+import numpy as np
+
+TERMINATE_AT = 4  # even-numbered episodes terminate after this many steps
+MAX_STEPS = 6  # odd-numbered episodes run into the time limit (truncation) after this many
+
+
+class ToyChain(gym.Env):
+    """obs = [t, episode index]; reward 1 a step; even episodes terminate at t = 4, odd ones are truncated at t = 6.
+
+    Environment variables for fault injection, read once per env: `TOY_SIGNAL_AT=N:SIG` sends signal SIG
+    to this process at the env's N-th step; `TOY_NAN_AT=N` returns a NaN reward at the N-th step.
+    """
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.episode, self.t, self.steps = -1, 0, 0
+        signal_at = os.environ.get("TOY_SIGNAL_AT")
+        self.signal_at = tuple(int(x) for x in signal_at.split(":")) if signal_at else None
+        self.nan_at = int(os.environ.get("TOY_NAN_AT", 0))
+
+    def obs(self):
+        return np.array([self.t, self.episode], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return self.obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        self.steps += 1
+        if self.signal_at and self.steps == self.signal_at[0]:
+            os.kill(os.getpid(), self.signal_at[1])
+        reward = float("nan") if self.steps == self.nan_at else 1.0
+        terminated = self.episode % 2 == 0 and self.t == TERMINATE_AT
+        return self.obs(), reward, terminated, False, {}
+
+
+gym.register("ToyChain-v0", entry_point=ToyChain, max_episode_steps=MAX_STEPS)
+gym.register("ToyContinuous-v0", entry_point="gymnasium.envs.classic_control:PendulumEnv", max_episode_steps=10)
