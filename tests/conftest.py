@@ -67,7 +67,7 @@ def summary(stdout: str) -> dict[str, int]:
     match = re.search(pattern, stdout)
     assert match, stdout
     keys = ("env steps", "gradient steps", "target updates", "episodes")
-    return {k: int(v.replace(",", "")) for k, v in zip(keys, match.groups())}
+    return {k: int(v.replace(",", "")) for k, v in zip(keys, match.groups(), strict=True)}
 
 
 @pytest.fixture

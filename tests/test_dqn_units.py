@@ -72,7 +72,9 @@ NEXT_OBS = torch.tensor([[1.0, 0.0]])
 def test_dqn_next_value_is_target_max():
     dqn = load_script("dqn.py")
     assert torch.equal(dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), torch.tensor([9.0]))
-    target = dqn.td_target(torch.tensor([1.0]), torch.tensor([0.0]), dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), 0.5)
+    target = dqn.td_target(
+        torch.tensor([1.0]), torch.tensor([0.0]), dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), 0.5
+    )
     assert torch.equal(target, torch.tensor([1.0 + 0.5 * 9.0]))
 
 
@@ -96,7 +98,9 @@ def test_soft_update_arithmetic(script):
     with torch.no_grad():
         online.weight.copy_(torch.tensor([[0.1234567, -3.3e-7]]))
     script.soft_update(target, online, 1.0)
-    assert all(torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters()))  # tau = 1: exact copy
+    assert all(
+        torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters(), strict=True)
+    )  # tau = 1: exact copy
 
 
 def fill(buffer, steps, num_envs):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import SHORT, ROOT, load_script, only_run_dir, read_metrics, run_dirs, run_script, script_env, summary
+from conftest import ROOT, SHORT, load_script, only_run_dir, read_metrics, run_dirs, run_script, script_env, summary
 
 SCRIPTS = ["dqn.py", "double_dqn.py"]
 TOY = ["--env-id", "toy_envs:ToyChain-v0"]
@@ -56,9 +56,23 @@ def test_num_envs_keeps_counts_in_env_steps(script, workdir, num_envs):
 @pytest.mark.parametrize("num_envs", [1, 3])
 def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, num_envs):
     """ToyChain's obs is [t, episode]: every stored transition must go from t to t + 1 in one episode."""
-    toy = load_script("tests/toy_envs.py")
-    run_script(script, *TOY, *SHORT, "--num-envs", str(num_envs), "--buffer-size", "2000", "--total-timesteps", "300",
-               "--checkpoint-frequency", "300", "--checkpoint-buffer", cwd=workdir)
+    import toy_envs as toy
+
+    run_script(
+        script,
+        *TOY,
+        *SHORT,
+        "--num-envs",
+        str(num_envs),
+        "--buffer-size",
+        "2000",
+        "--total-timesteps",
+        "300",
+        "--checkpoint-frequency",
+        "300",
+        "--checkpoint-buffer",
+        cwd=workdir,
+    )
     buffer = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"]
     rows = buffer["data"][: buffer["size"]]
     assert buffer["size"] == 300
@@ -85,7 +99,9 @@ def test_same_seed_same_returns_and_weights(script, tmp_path):
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
     (tmp_path / "c").mkdir()
     run_script(script, *flags, "--seed", "2", cwd=tmp_path / "c")
-    returns_c = [(r["global_step"], r["value"]) for r in read_metrics(only_run_dir(tmp_path / "c"), "charts/episodic_return")]
+    returns_c = [
+        (r["global_step"], r["value"]) for r in read_metrics(only_run_dir(tmp_path / "c"), "charts/episodic_return")
+    ]
     assert returns_c != returns_a  # the seed does reach the randomness
 
 
@@ -165,8 +181,15 @@ def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
     for name in ("a", "b"):  # a resumed run writes into the checkpoint's folder: one copy each
         (tmp_path / name).mkdir()
         shutil.copy(checkpoint, tmp_path / name / "checkpoint.pt")
-        proc = run_script(script, "--resume", str(tmp_path / name / "checkpoint.pt"), "--save-model",
-                          "--eval-episodes", "1", cwd=tmp_path)
+        proc = run_script(
+            script,
+            "--resume",
+            str(tmp_path / name / "checkpoint.pt"),
+            "--save-model",
+            "--eval-episodes",
+            "1",
+            cwd=tmp_path,
+        )
         counts = summary(proc.stdout)
         # the empty buffer is refilled for learning_starts (200) env steps before training goes on
         assert counts["gradient steps"] == (300 // 10 - 200 // 10) + (600 // 10 - 500 // 10)

@@ -4,7 +4,6 @@ Their observations say where they come from, so every stored transition can be c
 """
 
 import os
-import signal
 
 import gymnasium as gym
 import numpy as np

@@ -1,0 +1,139 @@
+"""CartPole-v1 figures for dqn.py (and double_dqn.py): speed against Stable-Baselines3, and time to solve.
+
+    python benchmark/cartpole.py sps                 # steps/s at CleanRL's hyperparameters, ours vs SB3, one run
+    python benchmark/cartpole.py solve --seeds 1 2 3 4 5   # wall time to solve and final return, default flags
+
+Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
+"""
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmark" / "results"
+# CleanRL's dqn.py defaults for CartPole, shortened to 50k steps (exploration over the first half, as in CleanRL).
+CLEANRL = dict(
+    learning_rate=2.5e-4,
+    buffer_size=10_000,
+    learning_starts=10_000,
+    batch_size=128,
+    gamma=0.99,
+    tau=1.0,
+    target_network_frequency=500,
+    train_frequency=10,
+    start_e=1.0,
+    end_e=0.05,
+    exploration_fraction=0.5,
+    total_timesteps=50_000,
+)
+SOLVED = 475.0
+
+
+def flags(hparams: dict) -> list[str]:
+    return [x for k, v in hparams.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+
+
+def episode_returns(run_dir: Path) -> list[tuple[int, float, float]]:
+    """(global_step, wall_time, return) of every training episode in a run's metrics.csv."""
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [
+            (int(r["global_step"]), float(r["wall_time"]), float(r["value"]))
+            for r in csv.DictReader(f)
+            if r["metric"] == "charts/episodic_return"
+        ]
+
+
+def first_solved(returns, window: int = 20, threshold: float = SOLVED):
+    """(env step, wall seconds) where the mean of the last `window` returns first reaches `threshold`, or None."""
+    values = [r for _, _, r in returns]
+    for i in range(window - 1, len(values)):
+        if np.mean(values[i - window + 1 : i + 1]) >= threshold:
+            return returns[i][0], returns[i][1]
+    return None
+
+
+def run_ours(script: str, extra: list[str], cwd: Path) -> tuple[float, Path]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    subprocess.run([sys.executable, str(ROOT / script), *extra], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    return time.time() - start, sorted((cwd / "runs").glob("*"))[-1]
+
+
+def sps_ours(script: str) -> float:
+    _, run_dir = run_ours(script, flags(CLEANRL), RESULTS / "sps" / script[:-3])
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "charts/SPS"][-1]
+
+
+def sps_sb3() -> float:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import DQN
+
+    h = CLEANRL
+    model = DQN(
+        "MlpPolicy",
+        gym.make("CartPole-v1"),
+        learning_rate=h["learning_rate"],
+        buffer_size=h["buffer_size"],
+        learning_starts=h["learning_starts"],
+        batch_size=h["batch_size"],
+        gamma=h["gamma"],
+        tau=h["tau"],
+        target_update_interval=h["target_network_frequency"],
+        train_freq=h["train_frequency"],
+        gradient_steps=1,
+        exploration_initial_eps=h["start_e"],
+        exploration_final_eps=h["end_e"],
+        exploration_fraction=h["exploration_fraction"],
+        policy_kwargs=dict(net_arch=[120, 84]),
+        seed=1,
+        device="cpu",
+    )
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    start = time.time()
+    model.learn(h["total_timesteps"])
+    return h["total_timesteps"] / (time.time() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["sps", "solve"])
+    parser.add_argument("--script", default="dqn.py")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
+    a = parser.parse_args()
+    if a.what == "sps":
+        print(f"CartPole-v1, CleanRL's hyperparameters, {CLEANRL['total_timesteps']:,} env steps, 1 env, CPU")
+        for _ in range(a.repeats):
+            ours, sb3 = sps_ours(a.script), sps_sb3()
+            print(f"{a.script}: {ours:,.0f} SPS | SB3 DQN: {sb3:,.0f} SPS | ratio {ours / sb3:.2f}x")
+    else:
+        print(f"{a.script} with its default flags on CartPole-v1; solved = mean of the last 20 returns >= {SOLVED}")
+        finals, solve_times = [], []
+        for seed in a.seeds:
+            wall, run_dir = run_ours(a.script, ["--seed", str(seed)], RESULTS / "solve" / a.script[:-3])
+            returns = episode_returns(run_dir)
+            solved = first_solved(returns)
+            final = float(np.mean([r for _, _, r in returns[-20:]]))
+            finals.append(final)
+            if solved:
+                solve_times.append(solved[1])
+            where = f"step {solved[0]:,} at {solved[1]:.1f} s" if solved else "never"
+            print(f"seed {seed}: solved {where}; last-20 mean {final:.1f}; process wall {wall:.1f} s")
+        print(
+            f"solved {len(solve_times)}/{len(a.seeds)} seeds; median time to solve "
+            f"{np.median(solve_times) if solve_times else float('nan'):.1f} s; "
+            f"final last-20 mean over seeds {np.mean(finals):.1f} +- {np.std(finals):.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
