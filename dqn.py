@@ -363,7 +363,10 @@ if __name__ == "__main__":
             checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, EOFError) as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
-        args = Args(**{**checkpoint["args"], **{name: getattr(args, name) for name in SESSION_FLAGS}})
+        try:
+            args = Args(**{**checkpoint["args"], **{name: getattr(args, name) for name in SESSION_FLAGS}})
+        except (KeyError, TypeError) as e:
+            fail(f"--resume {args.resume}: not a checkpoint of this script ({type(e).__name__}: {e})")
     if (problem := validate_args(args) or check_env(args.env_id)) is not None:
         fail(problem)
 
@@ -426,7 +429,7 @@ if __name__ == "__main__":
     rb = ReplayBuffer(args.buffer_size, obs_dim, buffer_device)
 
     counters = {"global_step": 0, "gradient_steps": 0, "target_updates": 0, "episodes": 0, "elapsed": 0.0}
-    learning_start_step = args.learning_starts
+    counters["learning_start_step"] = args.learning_starts
     if checkpoint is not None:
         q_network.load_state_dict(checkpoint["q_network"])
         target_network.load_state_dict(checkpoint["target_network"])
@@ -438,7 +441,7 @@ if __name__ == "__main__":
         if "buffer" in checkpoint:
             rb.load_state_dict(checkpoint["buffer"])
         else:  # refill the empty buffer before training again
-            learning_start_step = counters["global_step"] + args.learning_starts
+            counters["learning_start_step"] = counters["global_step"] + args.learning_starts
         print(f"resumed {run_name} at env step {counters['global_step']:,}")
 
     def save_checkpoint() -> str:
@@ -519,7 +522,7 @@ if __name__ == "__main__":
             rb.add(obs, real_next_obs, actions, rewards, terminations)
             obs = next_obs
 
-            for _ in range(events_due(prev_step, global_step, args.train_frequency, learning_start_step)):
+            for _ in range(events_due(prev_step, global_step, args.train_frequency, counters["learning_start_step"])):
                 batch = rb.sample(args.batch_size, sample_generator)
                 with torch.no_grad():
                     next_values = next_state_value(q_network, target_network, batch["next_obs"])
@@ -535,7 +538,9 @@ if __name__ == "__main__":
                 if counters["gradient_steps"] % 100 == 1:
                     logger.log(global_step, {"losses/td_loss": loss.item(), "losses/q_values": q_taken.mean().item()})
 
-            for _ in range(events_due(prev_step, global_step, args.target_network_frequency, learning_start_step)):
+            for _ in range(
+                events_due(prev_step, global_step, args.target_network_frequency, counters["learning_start_step"])
+            ):
                 soft_update(target_network, q_network, args.tau)
                 counters["target_updates"] += 1
 
