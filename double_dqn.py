@@ -41,7 +41,7 @@ class Args:
     seed: int = 1
     """seed of every random stream: network init, exploration, replay sampling, env resets"""
     torch_deterministic: bool = True
-    """if True, CUDA runs deterministic algorithms only (CPU runs are deterministic anyway, faster unchecked)"""
+    """if True, CUDA uses deterministic algorithms only (CPU runs are deterministic either way)"""
     cuda: bool = True
     """if True, use CUDA when it is available (the CPU otherwise); the first line printed names the device"""
     track: bool = False
@@ -63,7 +63,7 @@ class Args:
     checkpoint_buffer: bool = False
     """if True, checkpoints include the replay buffer (exact resume; the file grows by the buffer's size)"""
     resume: str | None = None
-    """checkpoint to continue from: the run's folder, state and flags come from it, but for `SESSION_FLAGS`"""
+    """checkpoint to continue from; seed, env and algorithm flags come from it, the flags above this one do not"""
 
     # --- algorithm ---
     env_id: str = "CartPole-v1"
@@ -96,7 +96,8 @@ class Args:
     """env steps between gradient steps (tuned; CleanRL 10)"""
 
 
-# Flags a resumed run takes from the command line; all others (seed, env, algorithm) come from the checkpoint.
+# Flags a resumed run takes from the command line (the infrastructure flags but exp_name and seed); the others
+# come from the checkpoint, so the run goes on as it started.
 SESSION_FLAGS = ("torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video")
 SESSION_FLAGS += ("save_model", "eval_episodes", "eval_epsilon", "checkpoint_frequency", "checkpoint_buffer", "resume")
 

@@ -86,22 +86,18 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
 
 def test_same_seed_same_returns_and_weights(script, tmp_path):
     flags = [*SHORT, "--total-timesteps", "1500", "--save-model", "--eval-episodes", "2"]
-    results = []
-    for name in ("a", "b"):
+
+    def run(name, *extra):
         (tmp_path / name).mkdir()
-        run_script(script, *flags, cwd=tmp_path / name)
+        run_script(script, *flags, *extra, cwd=tmp_path / name)
         run_dir = only_run_dir(tmp_path / name)
         returns = [(r["global_step"], r["value"]) for r in read_metrics(run_dir, "charts/episodic_return")]
-        weights = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
-        results.append((returns, weights))
-    (returns_a, weights_a), (returns_b, weights_b) = results
+        return returns, torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
+
+    (returns_a, weights_a), (returns_b, weights_b) = run("a"), run("b")
     assert len(returns_a) > 20 and returns_a == returns_b
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
-    (tmp_path / "c").mkdir()
-    run_script(script, *flags, "--seed", "2", cwd=tmp_path / "c")
-    returns_c = [
-        (r["global_step"], r["value"]) for r in read_metrics(only_run_dir(tmp_path / "c"), "charts/episodic_return")
-    ]
+    returns_c, _ = run("c", "--seed", "2")
     assert returns_c != returns_a  # the seed does reach the randomness
 
 

@@ -48,3 +48,10 @@ class ToyChain(gym.Env):
 
 gym.register("ToyChain-v0", entry_point=ToyChain, max_episode_steps=MAX_STEPS)
 gym.register("ToyContinuous-v0", entry_point="gymnasium.envs.classic_control:PendulumEnv", max_episode_steps=10)
+# Breakout with a time limit of 400 frames (100 agent steps), so short runs see truncations as well as life losses.
+gym.register(
+    "ToyBreakout-v0",
+    entry_point="ale_py.env:AtariEnv",
+    kwargs=dict(game="breakout", obs_type="rgb", frameskip=1, repeat_action_probability=0.0),
+    max_episode_steps=400,
+)

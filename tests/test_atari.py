@@ -1,0 +1,134 @@
+"""dqn_atari.py: preprocessing, the frame-sharing replay memory against the env's own stacks, and short runs."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 400 frames)
+from conftest import load_script, only_run_dir, read_metrics, run_script, summary
+from gymnasium.vector import AutoresetMode
+
+atari = load_script("dqn_atari.py")
+TOY = ["--env-id", "toy_envs:ToyBreakout-v0"]
+SHORT = ["--total-timesteps", "300", "--learning-starts", "200", "--target-network-frequency", "50"]
+SHORT += ["--buffer-size", "1000", "--batch-size", "8"]
+
+
+def make_envs(n: int, env_id: str = "ToyBreakout-v0"):
+    thunks = [atari.make_env(env_id, i, False, "test") for i in range(n)]
+    return gym.vector.SyncVectorEnv(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def test_preprocessing_shapes_dtype_and_clipped_rewards():
+    env = atari.make_env("BreakoutNoFrameskip-v4", 0, False, "test")()
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    assert np.array_equal(obs[0], obs[3])  # a new episode's stack is padded with its first frame
+    rewards = []
+    for _ in range(300):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        rewards.append(reward)
+        if terminated or truncated:
+            obs, _ = env.reset()
+    assert set(rewards) <= {-1.0, 0.0, 1.0}
+    assert atari.QNetwork(4, env.action_space.n)(torch.as_tensor(obs[None])).shape == (1, 4)
+
+
+def test_episode_statistics_are_whole_games_across_lives():
+    envs = make_envs(1, "BreakoutNoFrameskip-v4")
+    envs.reset(seed=1)
+    envs.action_space.seed(1)
+    life_ends, clipped = 0, 0.0
+    while True:
+        _, reward, terminated, truncated, infos = envs.step(envs.action_space.sample())
+        clipped += reward[0]
+        life_ends += int(terminated[0] or truncated[0])
+        if "episode" in infos.get("final_info", {}):
+            break
+    assert life_ends == 5  # Breakout's five lives: four life losses, then the game's end, one episode
+    game = infos["final_info"]["episode"]
+    assert game["r"][0] >= clipped and game["l"][0] > 4 * 100  # raw score; length in frames
+
+
+def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
+    """Two envs, life losses, truncations and ring wrap-around: every sample is the env's own (obs, next_obs)."""
+    n, slots = 2, 250
+    envs = make_envs(n)
+    envs.action_space.seed(0)
+    rb = atari.FrameReplayBuffer(n * slots, n, 4, (84, 84), torch.device("cpu"))
+    obs, _ = envs.reset(seed=0)
+    rb.start(obs[:, -1])
+    truth, kinds = {}, {"first": set(), "terminated": set(), "truncated": set()}
+    for _ in range(400):
+        actions = envs.action_space.sample()
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        dones = terminations | truncations
+        real_next = atari.true_next_obs(next_obs, dones, infos)
+        for e in range(n):
+            key = (e, int(rb.written[e]) - 1)
+            truth[key] = (obs[e].copy(), real_next[e].copy(), rewards[e], terminations[e])
+            if key[1] == rb.current_start[e]:
+                kinds["first"].add(key)
+            for kind, happened in (("terminated", terminations[e]), ("truncated", truncations[e])):
+                if happened:
+                    kinds[kind].add(key)
+        rb.add(actions, rewards, terminations, dones, real_next[:, -1], next_obs[:, -1])
+        obs = next_obs
+    assert all(len(keys) >= 3 for keys in kinds.values()), {k: len(v) for k, v in kinds.items()}
+    assert rb.written.min() > slots  # the rings have wrapped
+
+    batch = rb.sample(4000, torch.Generator().manual_seed(0))
+    seen = set()
+    for i, key in enumerate(zip(batch["env"].tolist(), batch["slot"].tolist(), strict=True)):
+        obs_true, next_true, reward, terminated = truth[key]
+        assert np.array_equal(batch["obs"][i].numpy(), obs_true), key
+        assert np.array_equal(batch["next_obs"][i].numpy(), next_true), key
+        assert batch["rewards"][i] == reward and batch["terminated"][i] == float(terminated)
+        assert key[1] >= rb.written[key[0]] - slots + 3  # never a stack with an overwritten frame
+        seen.add(key)
+    assert all(seen & keys for keys in kinds.values())  # samples cover episode starts, life losses, truncations
+
+
+def test_buffer_memory_per_transition():
+    assert atari.FrameReplayBuffer.nbytes(1, (84, 84)) <= 7_500
+    rb = atari.FrameReplayBuffer(1000, 2, 4, (84, 84), torch.device("cpu"))
+    stored = sum(t.numel() * t.element_size() for t in rb.fields().values())
+    assert stored == atari.FrameReplayBuffer.nbytes(1000, (84, 84))
+
+
+def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
+    proc = run_script("dqn_atari.py", *TOY, *SHORT, "--num-envs", "2", cwd=workdir)
+    assert proc.stdout.splitlines()[0].startswith("device: cpu")
+    counts = summary(proc.stdout)
+    assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
+    assert counts["target updates"] == 300 // 50 - 200 // 50
+    run_dir = only_run_dir(workdir)
+    lengths = [int(r["value"]) for r in read_metrics(run_dir, "charts/episodic_length")]
+    assert 400 in lengths  # a game cut by the 400-frame limit is one episode, however many lives it lost
+    assert read_metrics(run_dir, "losses/td_loss")
+
+
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        (["--env-id", "CartPole-v1"], "not an ALE"),
+        (["--env-id", "ALE/Breakout-v5"], "NoFrameskip"),
+        (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
+        (["--buffer-size", str(10**9)], "bytes"),
+    ],
+)
+def test_bad_input(workdir, flags, expected):
+    proc = run_script("dqn_atari.py", *flags, cwd=workdir, check=False)
+    assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert list(workdir.iterdir()) == []
+
+
+def test_checkpoint_and_resume(workdir):
+    run_script("dqn_atari.py", *TOY, *SHORT, "--checkpoint-frequency", "200", "--checkpoint-buffer", cwd=workdir)
+    checkpoint = only_run_dir(workdir) / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["counters"]["global_step"] == 200 and int(state["buffer"]["written"][0]) > 200
+    proc = run_script("dqn_atari.py", "--resume", str(checkpoint), cwd=workdir)
+    assert "resumed" in proc.stdout and "at env step 200" in proc.stdout
+    counts = summary(proc.stdout)
+    assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
