@@ -330,6 +330,8 @@ def validate_args(args: Args) -> str | None:
         return f"--learning-rate {args.learning_rate}: must be > 0"
     if args.batch_size > args.buffer_size:
         return f"--batch-size {args.batch_size}: must be <= --buffer-size ({args.buffer_size})"
+    if args.buffer_size // args.num_envs < 8:
+        return f"--buffer-size {args.buffer_size}: each of the {args.num_envs} envs needs a ring of at least 8 frames"
     if args.learning_starts >= args.total_timesteps:
         return f"--learning-starts {args.learning_starts}: must be < --total-timesteps ({args.total_timesteps})"
     if not 0 <= args.gamma <= 1:

@@ -114,6 +114,7 @@ def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
         (["--env-id", "CartPole-v1"], "not an ALE"),
         (["--env-id", "ALE/Breakout-v5"], "NoFrameskip"),
         (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
+        (["--num-envs", "4", "--buffer-size", "20", "--batch-size", "4"], "ring of at least"),
         (["--buffer-size", str(10**9)], "bytes"),
     ],
 )
