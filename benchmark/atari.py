@@ -32,18 +32,20 @@ def run_ours(flags: list[str], name: str) -> Path:
     return sorted((cwd / "runs").glob("*"))[-1]
 
 
-def phase_sps(run_dir: Path, start_step: int) -> float:
-    """Env steps per second after `start_step`, from the (global_step, wall_time) of the logged epsilon rows."""
+def phase_sps(run_dir: Path, start_step: int, end_step: int) -> float:
+    """Env steps per second from `start_step` to `end_step`, from the (global_step, wall_time) of epsilon rows."""
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = [
             (int(r["global_step"]), float(r["wall_time"])) for r in csv.DictReader(f) if r["metric"] == "charts/epsilon"
         ]
-    rows = [r for r in rows if r[0] >= start_step]
+    rows = [r for r in rows if start_step <= r[0] <= end_step]
     return (rows[-1][0] - rows[0][0]) / (rows[-1][1] - rows[0][1])
 
 
 def sb3_phases(learning_starts: int, total: int) -> tuple[float, float]:
     """SB3's DQN on the same preprocessing: SPS before and after learning starts."""
+    import ale_py
+    import gymnasium as gym
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_atari_env
@@ -58,6 +60,7 @@ def sb3_phases(learning_starts: int, total: int) -> tuple[float, float]:
                 self.times[self.num_timesteps] = time.time()
             return True
 
+    gym.register_envs(ale_py)
     env = VecFrameStack(make_atari_env(ENV_ID, n_envs=1, seed=1), n_stack=4)
     model = DQN(
         "CnnPolicy",
@@ -88,8 +91,10 @@ def main():
     if a.what == "sps":
         hp = ["--buffer-size", "10000", "--batch-size", "32", "--train-frequency", "4"]
         hp += ["--target-network-frequency", "1000", "--learning-starts", str(a.learning_starts)]
-        run_dir = run_ours([*hp, "--total-timesteps", str(a.total)], "sps")
-        ours_env, ours_learn = phase_sps(run_dir, 100), phase_sps(run_dir, a.learning_starts + 100)
+        # SB3 acts uniformly at random before learning starts; so does our env-only run (epsilon held at 1).
+        random_flags = ["--start-e", "1", "--end-e", "1", "--total-timesteps", str(a.learning_starts + 1)]
+        ours_env = phase_sps(run_ours([*hp, *random_flags], "sps-env"), 100, a.learning_starts)
+        ours_learn = phase_sps(run_ours([*hp, "--total-timesteps", str(a.total)], "sps"), a.learning_starts, a.total)
         sb3_env, sb3_learn = sb3_phases(a.learning_starts, a.total)
         print(f"{ENV_ID}, 1 env, CPU; env-only phase = first {a.learning_starts:,} steps, learning phase after")
         for phase, ours, sb3 in (("env-only", ours_env, sb3_env), ("learning", ours_learn, sb3_learn)):
