@@ -1,0 +1,217 @@
+"""Benchmark kit: run a grid of script x env id x seed x extra flags, here or on Slurm, then report it.
+
+    python benchmark/grid.py run --scripts dqn.py double_dqn.py --envs CartPole-v1 Acrobot-v1 --seeds 1 2 3 --jobs 2
+    python benchmark/grid.py slurm --scripts dqn_atari.py --envs BreakoutNoFrameskip-v4 --seeds 1 2 3 -- --cuda
+    python benchmark/grid.py report --out benchmark/results/grid
+
+Every run has a folder `{out}/{script}__{env}__{flags}__seed{N}/` (flags: the extra flags, or `default`) in
+which the script runs, so its `runs/*/metrics.csv` lands there; a `DONE` file marks a finished run, and
+finished runs are skipped, so an interrupted grid is resumed by running the same command again. `slurm`
+writes the unfinished runs to `tasks.txt` and submits one job array (`sbatch --array`), one run per task,
+each task running `grid.py task`; `report` reads the same folders whichever way they were filled.
+Extra flags after `--` go to every run.
+"""
+
+import argparse
+import csv
+import os
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "benchmark" / "results" / "grid"
+# Published figures the report puts beside ours: final return, mean +- std over seeds.
+PUBLISHED = {
+    ("dqn.py", "CartPole-v1"): "CleanRL 488.69 +- 16.11 (500k steps); SB3 zoo 500",
+    ("dqn.py", "Acrobot-v1"): "CleanRL -91.54 +- 7.20 (500k steps)",
+    ("dqn.py", "MountainCar-v0"): "CleanRL -194.95 +- 8.48 (500k steps)",
+}
+
+
+def flags_tag(flags: list[str]) -> str:
+    tag = "_".join(f.lstrip("-") for f in flags) or "default"
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in tag)
+
+
+def grid_runs(a) -> list[dict]:
+    """One dict per run: its folder and the command that makes it."""
+    runs = []
+    for script in a.scripts:
+        for env_id in a.envs:
+            for seed in a.seeds:
+                folder = a.out / f"{script[:-3]}__{env_id.replace(':', '-')}__{flags_tag(a.flags)}__seed{seed}"
+                command = [sys.executable, str(ROOT / script), "--env-id", env_id, "--seed", str(seed), *a.flags]
+                runs.append({"script": script, "env": env_id, "seed": seed, "folder": folder, "command": command})
+    return runs
+
+
+def is_done(run: dict) -> bool:
+    return (run["folder"] / "DONE").exists()
+
+
+def execute(folder: Path, command: list[str]) -> int:
+    """Run one grid cell in its folder; mark it DONE when the script succeeded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "stdout.txt", "w") as out:
+        code = subprocess.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code == 0:
+        (folder / "DONE").write_text(shlex.join(command) + "\n")
+    return code
+
+
+def run_local(a) -> int:
+    runs = grid_runs(a)
+    todo = [r for r in runs if not is_done(r)]
+    print(f"{len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run, {a.jobs} at a time", flush=True)
+    failed, start = 0, time.time()
+    with ThreadPoolExecutor(a.jobs) as pool:
+        futures = {pool.submit(execute, r["folder"], r["command"]): r for r in todo}
+        for k, future in enumerate(as_completed(futures), 1):
+            r, code = futures[future], future.result()
+            failed += code != 0
+            status = "done" if code == 0 else f"FAILED (exit {code}, see {r['folder'] / 'stdout.txt'})"
+            print(f"[{k}/{len(todo)}] {time.time() - start:7.1f} s  {r['folder'].name}: {status}", flush=True)
+    return 1 if failed else 0
+
+
+def run_slurm(a) -> int:
+    todo = [r for r in grid_runs(a) if not is_done(r)]
+    if not todo:
+        print("every run is done already")
+        return 0
+    a.out.mkdir(parents=True, exist_ok=True)
+    tasks = a.out / "tasks.txt"
+    tasks.write_text("".join(f"{r['folder']}\t{shlex.join(r['command'])}\n" for r in todo))
+    (a.out / "slurm-logs").mkdir(exist_ok=True)
+    job = a.out / "grid.sbatch"
+    job.write_text(
+        "#!/bin/bash\n"
+        f"#SBATCH --job-name=dqn-grid\n#SBATCH --array=0-{len(todo) - 1}%{a.jobs}\n"
+        f"#SBATCH --output={a.out / 'slurm-logs' / '%A_%a.out'}\n"
+        + "".join(f"#SBATCH {opt}\n" for opt in a.sbatch)
+        + f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).resolve()))} task "
+        f"{shlex.quote(str(tasks))} $SLURM_ARRAY_TASK_ID\n"
+    )
+    print(f"{len(todo)} runs in {tasks}; job script {job}")
+    if a.dry_run:
+        return 0
+    proc = subprocess.run(["sbatch", "--parsable", str(job)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"sbatch failed: {proc.stderr.strip()}", file=sys.stderr)
+        return proc.returncode
+    print(f"submitted job array {proc.stdout.strip()}; `grid.py report` gathers the results when it is done")
+    return 0
+
+
+def run_task(tasks: Path, index: int) -> int:
+    folder, command = tasks.read_text().splitlines()[index].split("\t")
+    return execute(Path(folder), shlex.split(command))
+
+
+def episodes(folder: Path) -> tuple[np.ndarray, dict]:
+    """(global_step, return) of the training episodes of the run in `folder`, and its last SPS and wall time."""
+    path = sorted(folder.glob("runs/*/metrics.csv"))[-1]
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    returns = np.array(
+        [(int(r["global_step"]), float(r["value"])) for r in rows if r["metric"] == "charts/episodic_return"]
+    )
+    sps = [float(r["value"]) for r in rows if r["metric"] == "charts/SPS"]
+    return returns, {"sps": sps[-1] if sps else float("nan"), "wall": float(rows[-1]["wall_time"])}
+
+
+def final_return(returns: np.ndarray) -> float:
+    """Mean return of the last 10% of training episodes (at least one), as CleanRL reports."""
+    return float(returns[-max(1, len(returns) // 10) :, 1].mean())
+
+
+def report(a) -> int:
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for done in sorted(a.out.glob("*/DONE")):
+        script, env_id, *_ = done.parent.name.split("__")
+        groups.setdefault((script + ".py", env_id), []).append(done.parent)
+    if not groups:
+        print(f"no finished runs under {a.out}", file=sys.stderr)
+        return 1
+    print("| script | env | seeds | final return (last 10% of episodes) | SPS | wall (s) | published |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    curves = {}
+    for (script, env_id), folders in sorted(groups.items()):
+        data = [episodes(f) for f in folders]
+        finals = [final_return(r) for r, _ in data]
+        sps, wall = np.mean([s["sps"] for _, s in data]), np.mean([s["wall"] for _, s in data])
+        published = PUBLISHED.get((script, env_id), "-")
+        print(
+            f"| {script} | {env_id} | {len(folders)} | {np.mean(finals):.2f} +- {np.std(finals):.2f} | "
+            f"{sps:,.0f} | {wall:.1f} | {published} |"
+        )
+        curves[(script, env_id)] = [r for r, _ in data]
+    plot(curves, a.plot or a.out / "curves.png")
+    return 0
+
+
+def plot(curves: dict, path: Path) -> None:
+    """Return against env steps per env: mean over seeds (of a 10-episode running mean), band from min to max."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({env for _, env in curves})
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
+    for ax, env_id in zip(axes[0], envs, strict=True):
+        for script in sorted({s for s, e in curves if e == env_id}):
+            runs = curves[(script, env_id)]
+            grid = np.linspace(0, min(r[-1, 0] for r in runs), 200)
+            window = min(10, *(len(r) for r in runs))
+            smooth = [np.convolve(r[:, 1], np.ones(window) / window, mode="valid") for r in runs]
+            values = np.array([np.interp(grid, r[window - 1 :, 0], s) for r, s in zip(runs, smooth, strict=True)])
+            ax.plot(grid, values.mean(0), label=f"{script} ({len(runs)} seeds)")
+            ax.fill_between(grid, values.min(0), values.max(0), alpha=0.2)
+        ax.set_title(env_id)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("episodic return")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"curves: {path}")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    flags = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "slurm"):
+        p = sub.add_parser(name)
+        p.add_argument("--scripts", nargs="+", default=["dqn.py", "double_dqn.py"])
+        p.add_argument("--envs", nargs="+", default=["CartPole-v1", "Acrobot-v1", "MountainCar-v0"])
+        p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+        p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+        p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at once (slurm: array tasks)")
+    sub.choices["slurm"].add_argument("--sbatch", action="append", default=[], help="extra #SBATCH line, repeatable")
+    sub.choices["slurm"].add_argument("--dry-run", action="store_true", help="write the job script, submit nothing")
+    task = sub.add_parser("task", help="run task INDEX of a tasks.txt (what each Slurm array task does)")
+    task.add_argument("tasks", type=Path)
+    task.add_argument("index", type=int)
+    rep = sub.add_parser("report")
+    rep.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    rep.add_argument("--plot", type=Path, help="where to write the curves (default: OUT/curves.png)")
+    a = parser.parse_args(argv)
+    a.flags = flags
+    if a.command == "task":
+        return run_task(a.tasks, a.index)
+    a.out = a.out.resolve()
+    return {"run": run_local, "slurm": run_slurm, "report": report}[a.command](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

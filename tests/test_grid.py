@@ -1,0 +1,141 @@
+"""benchmark/grid.py: a grid runs, skips what is done, reports; and goes through a real single-node Slurm."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, SHORT, TESTS, load_script
+
+grid = load_script("benchmark/grid.py")
+TINY = ["--", *SHORT, "--total-timesteps", "300"]
+
+
+def test_final_return_is_mean_of_last_tenth_of_episodes():
+    returns = np.array([(i, float(i)) for i in range(1, 31)])
+    assert grid.final_return(returns) == np.mean([28.0, 29.0, 30.0])
+    assert grid.final_return(returns[:5]) == 5.0  # fewer than 10 episodes: the last one
+
+
+def test_run_skips_finished_runs_and_reports(tmp_path, capsys):
+    args = ["--scripts", "dqn.py", "double_dqn.py", "--envs", "CartPole-v1", "--seeds", "1", "2", "--jobs", "2"]
+    assert grid.main(["run", *args, "--out", str(tmp_path), *TINY]) == 0
+    done = sorted(p.parent.name for p in tmp_path.glob("*/DONE"))
+    assert len(done) == 4 and done[0].startswith("double_dqn__CartPole-v1__") and done[0].endswith("seed1")
+    assert "4 to run" in capsys.readouterr().out
+    assert grid.main(["run", *args, "--out", str(tmp_path), *TINY]) == 0
+    assert "4 already done, 0 to run" in capsys.readouterr().out
+    assert grid.main(["report", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| dqn.py | CartPole-v1 | 2 |" in out and "CleanRL 488.69 +- 16.11" in out
+    assert "| double_dqn.py | CartPole-v1 | 2 |" in out
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_failed_run_is_reported_and_not_marked_done(tmp_path, capsys):
+    args = ["--scripts", "dqn.py", "--envs", "NoSuchEnv-v0", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path)]
+    assert grid.main(["run", *args]) == 1
+    assert "FAILED (exit 2" in capsys.readouterr().out and not list(tmp_path.glob("*/DONE"))
+
+
+def test_atari_grid_smoke(tmp_path, monkeypatch):
+    """The Atari grid (Breakout, Pong, BeamRider, 10M steps, 3 seeds) is meant for a GPU cluster; a tiny cell here."""
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    tiny = ["--", "--total-timesteps", "120", "--learning-starts", "100", "--buffer-size", "500", "--batch-size", "4"]
+    args = ["--scripts", "dqn_atari.py", "--envs", "toy_envs:ToyBreakout-v0", "--seeds", "1", "--jobs", "1"]
+    assert grid.main(["run", *args, "--out", str(tmp_path), *tiny]) == 0
+    assert grid.main(["report", "--out", str(tmp_path)]) == 0
+
+
+def test_slurm_dry_run_writes_job_array(tmp_path):
+    args = ["--scripts", "dqn.py", "--envs", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2", "3", "--jobs", "4"]
+    assert grid.main(["slurm", *args, "--out", str(tmp_path), "--dry-run", "--sbatch=--gres=gpu:1", *TINY]) == 0
+    job = (tmp_path / "grid.sbatch").read_text()
+    assert "#SBATCH --array=0-5%4" in job and "#SBATCH --gres=gpu:1" in job and " task " in job
+    lines = (tmp_path / "tasks.txt").read_text().splitlines()
+    assert len(lines) == 6 and all("--total-timesteps 300" in line for line in lines)
+
+
+SLURM_CONF = """ClusterName=grid
+SlurmctldHost={host}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation={dir}/state
+SlurmdSpoolDir={dir}/spool
+SlurmctldPidFile={dir}/slurmctld.pid
+SlurmdPidFile={dir}/slurmd.pid
+SlurmctldLogFile={dir}/slurmctld.log
+SlurmdLogFile={dir}/slurmd.log
+SlurmctldPort=16817
+SlurmdPort=16818
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MpiDefault=none
+NodeName={host} CPUs={cpus} State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+@pytest.fixture
+def slurm(tmp_path_factory):
+    """A single-node Slurm (slurmctld + slurmd from Debian's packages), started here and stopped after."""
+    missing = [tool for tool in ("slurmctld", "slurmd", "sbatch", "munged") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing; CI installs Debian's slurmctld)")
+    if os.geteuid() != 0:
+        pytest.skip("starting slurmd needs root")
+    folder = tmp_path_factory.mktemp("slurm")
+    for sub in ("state", "spool"):
+        (folder / sub).mkdir()
+    host = subprocess.run(["hostname", "-s"], capture_output=True, text=True).stdout.strip()
+    conf = folder / "slurm.conf"
+    conf.write_text(SLURM_CONF.format(host=host, dir=folder, cpus=os.cpu_count()))
+    env = os.environ | {"SLURM_CONF": str(conf)}
+    if subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode != 0:
+        Path("/run/munge").mkdir(exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        subprocess.run(["runuser", "-u", "munge", "--", "munged"], check=True)
+    subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True)
+    subprocess.run(["slurmd", "-f", str(conf)], env=env, check=True)
+    try:
+        for _ in range(60):
+            state = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True).stdout
+            if state.strip() == "idle":
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"Slurm did not come up: {state!r}; see {folder}")
+        yield env
+    finally:
+        subprocess.run(["scontrol", "shutdown"], env=env, capture_output=True)
+        for pid_file in ("slurmd.pid", "slurmctld.pid"):
+            if (folder / pid_file).exists():
+                subprocess.run(["kill", (folder / pid_file).read_text().strip()], capture_output=True)
+
+
+def test_grid_on_real_slurm(slurm, tmp_path):
+    args = ["--scripts", "dqn.py", "--envs", "CartPole-v1", "--seeds", "1", "2", "--jobs", "2", "--out", str(tmp_path)]
+    command = [sys.executable, str(ROOT / "benchmark" / "grid.py")]
+    proc = subprocess.run([*command, "slurm", *args, *TINY], env=slurm, capture_output=True, text=True)
+    assert proc.returncode == 0 and "submitted job array" in proc.stdout, proc.stdout + proc.stderr
+    deadline = time.time() + 300
+    while len(list(tmp_path.glob("*/DONE"))) < 2 and time.time() < deadline:
+        time.sleep(1)
+    logs = "".join(p.read_text() for p in (tmp_path / "slurm-logs").glob("*.out"))
+    assert len(list(tmp_path.glob("*/DONE"))) == 2, logs
+    again = subprocess.run([*command, "slurm", *args, *TINY], env=slurm, capture_output=True, text=True)
+    assert "every run is done already" in again.stdout
+    report = subprocess.run([*command, "report", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert "| dqn.py | CartPole-v1 | 2 |" in report.stdout
