@@ -52,6 +52,10 @@ class Args:
     """if True, CUDA uses deterministic algorithms only (CPU runs are deterministic either way)"""
     cuda: bool = True
     """if True, use CUDA when it is available (the CPU otherwise); the first line printed names the device"""
+    cuda_graphs: bool = True
+    """if True, on CUDA, replay action choice and gradient step as CUDA graphs (after 3 eager warm-up calls)"""
+    async_envs: bool = False
+    """if True, step the envs in subprocesses (gymnasium's AsyncVectorEnv): same results, faster with several envs"""
     track: bool = False
     """if True, log to Weights & Biases (`WANDB_MODE=offline` works without network)"""
     wandb_project_name: str = "dqn-baselines"
@@ -106,8 +110,9 @@ class Args:
 
 # Flags a resumed run takes from the command line (the infrastructure flags but exp_name and seed); the others
 # come from the checkpoint, so the run goes on as it started.
-SESSION_FLAGS = ("torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video")
-SESSION_FLAGS += ("save_model", "eval_episodes", "eval_epsilon", "checkpoint_frequency", "checkpoint_buffer", "resume")
+SESSION_FLAGS = ("torch_deterministic", "cuda", "cuda_graphs", "async_envs", "track", "wandb_project_name")
+SESSION_FLAGS += ("wandb_entity", "capture_video", "save_model", "eval_episodes", "eval_epsilon")
+SESSION_FLAGS += ("checkpoint_frequency", "checkpoint_buffer", "resume")
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, run_name: str):
@@ -203,17 +208,21 @@ class FrameReplayBuffer:
     truncated step bootstraps from its real final observation (CleanRL's memory-saving buffer does not: its
     issue 460). A stack is the frames of slots j-3..j, each clamped to the episode's first slot: the same
     "reset" padding as gymnasium's FrameStackObservation, so sampled stacks equal the env's byte for byte.
+
+    The frames (7,056 of the 7,074 bytes a slot takes) live on `device`, the GPU when they fit; the rest is
+    NumPy on the host, where `sample` draws transitions without a device round trip. A batch then travels as
+    one small array of rows (`sample`), from which `gather` picks the frames on the device.
     """
 
     def __init__(self, capacity: int, num_envs: int, stack: int, frame_shape: tuple, device: torch.device):
         self.slots, self.stack, self.device = capacity // num_envs, stack, device
         shape = (num_envs, self.slots)
         self.frames = torch.zeros((*shape, *frame_shape), dtype=torch.uint8, device=device)
-        self.actions = torch.zeros(shape, dtype=torch.int32, device=device)
-        self.rewards = torch.zeros(shape, dtype=torch.float32, device=device)
-        self.terminated = torch.zeros(shape, dtype=torch.bool, device=device)
-        self.starts_transition = torch.zeros(shape, dtype=torch.bool, device=device)
-        self.episode_start = torch.zeros(shape, dtype=torch.int64, device=device)  # absolute slot number
+        self.actions = np.zeros(shape, dtype=np.int32)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.starts_transition = np.zeros(shape, dtype=bool)
+        self.episode_start = np.zeros(shape, dtype=np.int64)  # absolute slot number
         self.written = np.zeros(num_envs, dtype=np.int64)  # slots written so far, per env (absolute)
         self.current_start = np.zeros(num_envs, dtype=np.int64)  # absolute first slot of each env's episode
 
@@ -222,15 +231,13 @@ class FrameReplayBuffer:
         """Bytes the storage takes: one uint8 frame and 18 bytes of transition data per slot."""
         return capacity * (int(np.prod(frame_shape)) + 4 + 4 + 1 + 1 + 8)
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-
     def _write(self, envs: np.ndarray, frames: np.ndarray) -> None:
         """Append one frame to each of `envs`, in the episode `current_start` says; not yet a transition."""
-        index = (self._tensor(envs), self._tensor(self.written[envs] % self.slots))
-        self.frames[index] = self._tensor(frames)
-        self.episode_start[index] = self._tensor(self.current_start[envs])
-        self.starts_transition[index] = False
+        slots = self.written[envs] % self.slots
+        for env, slot, frame in zip(envs, slots, frames, strict=True):
+            self.frames[env, slot] = torch.from_numpy(frame)  # one plain copy each: no index kernels on the GPU
+        self.episode_start[envs, slots] = self.current_start[envs]
+        self.starts_transition[envs, slots] = False
         self.written[envs] += 1
 
     def start(self, frames: np.ndarray) -> None:
@@ -246,60 +253,94 @@ class FrameReplayBuffer:
         (the reset ones where `dones`). Where an episode ended, its final frame gets a slot of its own.
         """
         envs = np.arange(len(actions))
-        index = (self._tensor(envs), self._tensor((self.written - 1) % self.slots))
-        self.actions[index] = self._tensor(actions.astype(np.int32))
-        self.rewards[index] = self._tensor(rewards.astype(np.float32))
-        self.terminated[index] = self._tensor(terminated)
-        self.starts_transition[index] = True
+        slots = (self.written - 1) % self.slots
+        self.actions[envs, slots] = actions
+        self.rewards[envs, slots] = rewards
+        self.terminated[envs, slots] = terminated
+        self.starts_transition[envs, slots] = True
         ended = np.flatnonzero(dones)
         if ended.size:
             self._write(ended, final_frames[ended])
             self.current_start[ended] = self.written[ended]
         self._write(envs, next_frames)
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Uniform over the stored transitions whose frames are all still in memory, with replacement."""
-        written = self._tensor(self.written)
-        low = torch.clamp(written - self.slots + self.stack - 1, min=0)  # frames j-3.. must not be overwritten
-        high = written - 2  # slot j + 1 must be written
-        assert bool((high >= low).all()), "sample() before every env has stored a transition"
-        envs = torch.randint(len(written), (batch_size,), device=self.device, generator=generator)
-        j = torch.empty(batch_size, dtype=torch.int64, device=self.device)
-        todo = torch.ones(batch_size, dtype=torch.bool, device=self.device)
-        while bool(todo.any()):  # redraw the slots that hold a final frame, not a transition
-            u = torch.rand(batch_size, device=self.device, generator=generator)
-            draw = low[envs] + (u * (high - low + 1)[envs]).long()
-            j = torch.where(todo, draw, j)
-            todo = ~self.starts_transition[envs, j % self.slots]
-        offsets = torch.arange(-(self.stack - 1), 2, device=self.device)  # stack frames of s, then s' newest
+    def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """Uniform over the stored transitions whose frames are all still in memory, with replacement.
+
+        Returns float64 rows (exact for these integers): env, absolute slot j, the stack+1 ring slots of the
+        frames of s and then of s' newest, action, reward, terminated. `gather` turns them into a batch.
+        """
+        low = np.maximum(self.written - self.slots + self.stack - 1, 0)  # frames j-3.. must not be overwritten
+        high = self.written - 2  # slot j + 1 must be written
+        assert (high >= low).all(), "sample() before every env has stored a transition"
+        envs = rng.integers(len(self.written), size=batch_size)
+        j = rng.integers(low[envs], high[envs] + 1)
+        while (redraw := ~self.starts_transition[envs, j % self.slots]).any():
+            j[redraw] = rng.integers(low[envs[redraw]], high[envs[redraw]] + 1)  # a final frame, not a transition
         first = self.episode_start[envs, j % self.slots]
-        frames = self.frames[envs[:, None], (torch.maximum(j[:, None] + offsets, first[:, None])) % self.slots]
+        frame_slots = np.maximum(j[:, None] + np.arange(-(self.stack - 1), 2), first[:, None]) % self.slots
         slot = j % self.slots
+        data = (self.actions[envs, slot], self.rewards[envs, slot], self.terminated[envs, slot])
+        return np.column_stack([envs, j, frame_slots, *data]).astype(np.float64)
+
+    def gather(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The batch of `sample`'s rows (a tensor on the frames' device): stacks rebuilt from the frames."""
+        assert rows.shape[1] == self.stack + 6, rows.shape
+        envs, frame_slots = rows[:, 0].long(), rows[:, 2 : self.stack + 3].long()
+        frames = self.frames[envs[:, None], frame_slots]
         return {
             "obs": frames[:, :-1],
             "next_obs": frames[:, 1:],
-            "actions": self.actions[envs, slot].long(),
-            "rewards": self.rewards[envs, slot],
-            "terminated": self.terminated[envs, slot].float(),
-            "env": envs,
-            "slot": j,
+            "actions": rows[:, -3].long(),
+            "rewards": rows[:, -2].float(),
+            "terminated": rows[:, -1].float(),
         }
 
-    def fields(self) -> dict:
-        names = ("frames", "actions", "rewards", "terminated", "starts_transition", "episode_start")
-        return {name: getattr(self, name) for name in names}
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        names = ("actions", "rewards", "terminated", "starts_transition", "episode_start", "written", "current_start")
+        return {"frames": self.frames.cpu()} | {name: torch.from_numpy(getattr(self, name)) for name in names}
 
-    def state_dict(self) -> dict:
-        state = {name: value.cpu() for name, value in self.fields().items()}
-        return state | {
-            "written": torch.from_numpy(self.written),
-            "current_start": torch.from_numpy(self.current_start),
-        }
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.frames.copy_(state["frames"])
+        for name, value in state.items():
+            if name != "frames":
+                setattr(self, name, value.numpy().copy())
 
-    def load_state_dict(self, state: dict) -> None:
-        for name, value in self.fields().items():
-            value.copy_(state[name].to(self.device))
-        self.written, self.current_start = state["written"].numpy().copy(), state["current_start"].numpy().copy()
+
+class CudaGraphed:
+    """Calls fn(*inputs); on CUDA it captures fn once as a CUDA graph, after `warmup` eager calls, then replays it.
+
+    A gradient step launches ~100 small kernels and an action choice ~15; launching them costs the CPU more time
+    than the GPU spends running them, so a loop of eager steps is CPU-bound. A replay launches them all at once.
+    Each call copies the inputs (host tensors) into static device tensors; the outputs are static too, so read
+    them before the next call. Warm-up calls do real work, on a side stream (as PyTorch's CUDA-graph notes ask).
+    """
+
+    def __init__(self, fn, device: torch.device, enabled: bool, warmup: int = 3):
+        self.fn, self.device, self.warmup = fn, device, warmup
+        self.enabled = enabled and device.type == "cuda"
+        self.graph = None
+
+    def __call__(self, *inputs: torch.Tensor):
+        if not self.enabled:
+            return self.fn(*(x.to(self.device) for x in inputs))
+        if self.graph is None and self.warmup > 0:
+            self.warmup -= 1
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                outputs = self.fn(*(x.to(self.device) for x in inputs))
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            return outputs
+        if self.graph is None:
+            self.static_inputs = [x.to(self.device, copy=True) for x in inputs]
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.static_outputs = self.fn(*self.static_inputs)
+        for static, x in zip(self.static_inputs, inputs, strict=True):
+            static.copy_(x)
+        self.graph.replay()
+        return self.static_outputs
 
 
 def available_memory(device: torch.device) -> int:
@@ -476,7 +517,7 @@ if __name__ == "__main__":
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.use_deterministic_algorithms(args.torch_deterministic and device.type == "cuda")
     explore_rng = np.random.default_rng(args.seed)
-    sample_generator = torch.Generator(device=buffer_device).manual_seed(args.seed)
+    sample_rng = np.random.default_rng([args.seed, 1])  # replay sampling: a stream of its own
 
     run_name = (
         checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
@@ -499,7 +540,12 @@ if __name__ == "__main__":
         wandb_run.define_metric("*", step_metric="global_step")
 
     # SAME_STEP autoreset: a finished env is reset inside step(); its true final obs comes in infos["final_obs"].
-    envs = gym.vector.SyncVectorEnv(
+    # Env workers (--async-envs) inherit these ignored signals: Ctrl-C and SIGTERM reach this process only,
+    # which checkpoints and closes them (its own handlers are installed below).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
+    envs = vector_env(
         [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
@@ -507,7 +553,10 @@ if __name__ == "__main__":
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only Discrete action spaces are supported"
 
     q_network = QNetwork(stack, n_actions).to(device)
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=device.type in ("cpu", "cuda"))
+    use_graphs = args.cuda_graphs and device.type == "cuda" and buffer_device == device
+    optimizer = torch.optim.Adam(
+        q_network.parameters(), lr=args.learning_rate, fused=device.type in ("cpu", "cuda"), capturable=use_graphs
+    )
     target_network = QNetwork(stack, n_actions).to(device)
     target_network.load_state_dict(q_network.state_dict())
     rb = FrameReplayBuffer(args.buffer_size, args.num_envs, stack, tuple(frame_shape), buffer_device)
@@ -521,7 +570,7 @@ if __name__ == "__main__":
         counters = checkpoint["counters"]
         torch.set_rng_state(checkpoint["torch_rng"])
         explore_rng.bit_generator.state = checkpoint["explore_rng"]
-        sample_generator.set_state(checkpoint["sample_rng"])
+        sample_rng.bit_generator.state = checkpoint["sample_rng"]
         if "buffer" in checkpoint:
             rb.load_state_dict(checkpoint["buffer"])
         else:  # refill the empty buffer before training again
@@ -540,13 +589,33 @@ if __name__ == "__main__":
             "optimizer": optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "explore_rng": explore_rng.bit_generator.state,
-            "sample_rng": sample_generator.get_state(),
+            "sample_rng": sample_rng.bit_generator.state,
         }
         if args.checkpoint_buffer:
             state["buffer"] = rb.state_dict()
         torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)  # a crash while writing never leaves a broken checkpoint
         return path
+
+    def greedy(obs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return q_network(obs).argmax(dim=1)
+
+    def gradient_step(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on the batch of `rows` (FrameReplayBuffer.sample); returns the loss and mean Q taken."""
+        batch = {name: value.to(device) for name, value in rb.gather(rows).items()}
+        with torch.no_grad():
+            next_values = next_state_value(q_network, target_network, batch["next_obs"])
+            targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
+        q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the paper's error clipping
+        optimizer.zero_grad(set_to_none=False)  # a captured step must keep its gradient tensors
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), q_taken.detach().mean()
+
+    # Eager on the CPU; on CUDA both become graph replays (see CudaGraphed). Rows go where the frames are.
+    act, train = CudaGraphed(greedy, device, use_graphs), CudaGraphed(gradient_step, buffer_device, use_graphs)
 
     stop_signal = None
 
@@ -583,7 +652,7 @@ if __name__ == "__main__":
             explore = u < epsilon
             actions = (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
             if not explore.all():
-                actions = np.where(explore, actions, greedy_actions(q_network, obs, device))
+                actions = np.where(explore, actions, act(torch.from_numpy(obs)).cpu().numpy())
 
             next_obs, rewards, terminations, truncations, infos = envs.step(actions)
             prev_step, global_step = global_step, global_step + args.num_envs
@@ -600,20 +669,12 @@ if __name__ == "__main__":
                     counters["episodes"] += 1
 
             for _ in range(events_due(prev_step, global_step, args.train_frequency, counters["learning_start_step"])):
-                batch = rb.sample(args.batch_size, sample_generator)
-                with torch.no_grad():
-                    next_values = next_state_value(q_network, target_network, batch["next_obs"])
-                    targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
-                q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-                loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the paper's error clipping
+                loss, q_mean = train(torch.from_numpy(rb.sample(args.batch_size, sample_rng)))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite TD loss ({loss.item()}) at env step {global_step:,}")
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
                 counters["gradient_steps"] += 1
                 if counters["gradient_steps"] % 100 == 1:
-                    logger.log(global_step, {"losses/td_loss": loss.item(), "losses/q_values": q_taken.mean().item()})
+                    logger.log(global_step, {"losses/td_loss": loss.item(), "losses/q_values": q_mean.item()})
 
             for _ in range(
                 events_due(prev_step, global_step, args.target_network_frequency, counters["learning_start_step"])

@@ -1,9 +1,11 @@
 """Atari figures for dqn_atari.py: steps per second against Stable-Baselines3, and replay bytes per transition.
 
     python benchmark/atari.py sps       # env-only and learning-phase SPS, ours vs SB3 DQN("CnnPolicy"), one run
+    python benchmark/atari.py sps --device cuda --total 22000       # the same on a GPU, a longer learning phase
+    python benchmark/atari.py sps --device cuda --num-envs 8 --async-envs --no-sb3   # ours alone, 8 envs
     python benchmark/atari.py memory    # peak RSS of two runs that differ only in --buffer-size
 
-Both use CleanRL's Atari hyperparameters (1 env, batch 32, train every 4, target every 1000) with short
+Both use CleanRL's Atari hyperparameters (1 env, batch 32, train every 4 env steps, target every 1000) with short
 budgets. Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 """
 
@@ -20,8 +22,9 @@ RESULTS = ROOT / "benchmark" / "results" / "atari"
 ENV_ID = "BreakoutNoFrameskip-v4"
 
 
-def run_ours(flags: list[str], name: str) -> Path:
+def run_ours(flags: list[str], name: str, device: str = "cpu") -> Path:
     cwd = RESULTS / name
+    flags = [*flags, "--cuda" if device == "cuda" else "--no-cuda"]
     cwd.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, str(ROOT / "dqn_atari.py"), "--env-id", ENV_ID, *flags],
@@ -42,7 +45,7 @@ def phase_sps(run_dir: Path, start_step: int, end_step: int) -> float:
     return (rows[-1][0] - rows[0][0]) / (rows[-1][1] - rows[0][1])
 
 
-def sb3_phases(learning_starts: int, total: int) -> tuple[float, float]:
+def sb3_phases(learning_starts: int, total: int, device: str) -> tuple[float, float]:
     """SB3's DQN on the same preprocessing: SPS before and after learning starts."""
     import ale_py
     import gymnasium as gym
@@ -74,7 +77,7 @@ def sb3_phases(learning_starts: int, total: int) -> tuple[float, float]:
         exploration_fraction=0.1,
         exploration_final_eps=0.01,
         seed=1,
-        device="cpu",
+        device=device,
     )
     clock = Clock()
     model.learn(total, callback=clock)
@@ -87,18 +90,28 @@ def main():
     parser.add_argument("what", choices=["sps", "memory"])
     parser.add_argument("--learning-starts", type=int, default=2_000)
     parser.add_argument("--total", type=int, default=3_000)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--num-envs", type=int, default=1, help="ours only; SB3 always runs 1 env")
+    parser.add_argument("--async-envs", action="store_true", help="ours only: envs in subprocesses")
+    parser.add_argument("--no-sb3", action="store_true", help="skip SB3's runs")
     a = parser.parse_args()
     if a.what == "sps":
-        hp = ["--buffer-size", "10000", "--batch-size", "32", "--train-frequency", "4"]
+        hp = ["--buffer-size", "10000", "--batch-size", "32", "--train-frequency", "4", "--num-envs", str(a.num_envs)]
+        hp += ["--async-envs"] if a.async_envs else []
         hp += ["--target-network-frequency", "1000", "--learning-starts", str(a.learning_starts)]
         # SB3 acts uniformly at random before learning starts; so does our env-only run (epsilon held at 1).
         random_flags = ["--start-e", "1", "--end-e", "1", "--total-timesteps", str(a.learning_starts + 1)]
-        ours_env = phase_sps(run_ours([*hp, *random_flags], "sps-env"), 100, a.learning_starts)
-        ours_learn = phase_sps(run_ours([*hp, "--total-timesteps", str(a.total)], "sps"), a.learning_starts, a.total)
-        sb3_env, sb3_learn = sb3_phases(a.learning_starts, a.total)
-        print(f"{ENV_ID}, 1 env, CPU; env-only phase = first {a.learning_starts:,} steps, learning phase after")
-        for phase, ours, sb3 in (("env-only", ours_env, sb3_env), ("learning", ours_learn, sb3_learn)):
-            print(f"{phase}: dqn_atari.py {ours:,.0f} SPS | SB3 {sb3:,.0f} SPS | ratio {ours / sb3:.2f}x")
+        ours_env = phase_sps(run_ours([*hp, *random_flags], "sps-env", a.device), 100, a.learning_starts)
+        ours_run = run_ours([*hp, "--total-timesteps", str(a.total)], "sps", a.device)
+        ours_learn = phase_sps(ours_run, a.learning_starts, a.total)
+        print(
+            f"{ENV_ID}, {a.num_envs} env(s){' async' if a.async_envs else ''}, {a.device}; env-only phase = first {a.learning_starts:,} steps, "
+            "learning phase after"
+        )
+        sb3 = (None, None) if a.no_sb3 else sb3_phases(a.learning_starts, a.total, a.device)
+        for phase, ours, theirs in zip(("env-only", "learning"), (ours_env, ours_learn), sb3, strict=True):
+            versus = "" if theirs is None else f" | SB3 {theirs:,.0f} SPS | ratio {ours / theirs:.2f}x"
+            print(f"{phase}: dqn_atari.py {ours:,.0f} SPS{versus}")
     else:
         sizes, peaks = (2_000, 12_000), []
         for size in sizes:  # the larger run goes second: RUSAGE_CHILDREN keeps the largest peak so far

@@ -1,11 +1,16 @@
 """dqn_atari.py: preprocessing, the frame-sharing replay memory against the env's own stacks, and short runs."""
 
+import os
+import signal
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 400 frames)
-from conftest import load_script, only_run_dir, read_metrics, run_script, summary
+from conftest import ROOT, load_script, only_run_dir, read_metrics, run_script, script_env, summary
 from gymnasium.vector import AutoresetMode
 
 atari = load_script("dqn_atari.py")
@@ -77,9 +82,10 @@ def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
     assert all(len(keys) >= 3 for keys in kinds.values()), {k: len(v) for k, v in kinds.items()}
     assert rb.written.min() > slots  # the rings have wrapped
 
-    batch = rb.sample(4000, torch.Generator().manual_seed(0))
+    rows = rb.sample(4000, np.random.default_rng(0))
+    batch = rb.gather(torch.from_numpy(rows))
     seen = set()
-    for i, key in enumerate(zip(batch["env"].tolist(), batch["slot"].tolist(), strict=True)):
+    for i, key in enumerate(zip(rows[:, 0].astype(int).tolist(), rows[:, 1].astype(int).tolist(), strict=True)):
         obs_true, next_true, reward, terminated = truth[key]
         assert np.array_equal(batch["obs"][i].numpy(), obs_true), key
         assert np.array_equal(batch["next_obs"][i].numpy(), next_true), key
@@ -92,7 +98,8 @@ def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
 def test_buffer_memory_per_transition():
     assert atari.FrameReplayBuffer.nbytes(1, (84, 84)) <= 7_500
     rb = atari.FrameReplayBuffer(1000, 2, 4, (84, 84), torch.device("cpu"))
-    stored = sum(t.numel() * t.element_size() for t in rb.fields().values())
+    per_env = ("written", "current_start")  # counters, not storage
+    stored = sum(t.numel() * t.element_size() for name, t in rb.state_dict().items() if name not in per_env)
     assert stored == atari.FrameReplayBuffer.nbytes(1000, (84, 84))
 
 
@@ -122,6 +129,38 @@ def test_bad_input(workdir, flags, expected):
     proc = run_script("dqn_atari.py", *flags, cwd=workdir, check=False)
     assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert list(workdir.iterdir()) == []
+
+
+def test_async_envs_give_the_same_run(tmp_path):
+    metrics = []
+    for flags in ([], ["--async-envs"]):
+        workdir = tmp_path / f"run{len(metrics)}"
+        workdir.mkdir()
+        run_script("dqn_atari.py", *TOY, *SHORT, "--num-envs", "2", *flags, cwd=workdir)
+        rows = read_metrics(only_run_dir(workdir))
+        metrics.append([(r["global_step"], r["metric"], r["value"]) for r in rows if r["metric"] != "charts/SPS"])
+    assert any(m == "losses/td_loss" for _, m, _ in metrics[0]) and metrics[0] == metrics[1]
+
+
+def test_ctrl_c_to_the_process_group_with_async_envs_checkpoints(workdir):
+    """A terminal's Ctrl-C reaches the env workers too; they ignore it and the run stops with a checkpoint."""
+    flags = [*TOY, *SHORT, "--total-timesteps", "100000", "--async-envs", "--num-envs", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "dqn_atari.py"), *flags],
+        cwd=workdir,
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    for line in proc.stdout:
+        if line.startswith("step"):  # the training loop is running
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "stopped by signal 2" in stdout and (only_run_dir(workdir) / "checkpoint.pt").exists()
 
 
 def test_checkpoint_and_resume(workdir):
