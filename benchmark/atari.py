@@ -104,10 +104,8 @@ def main():
         ours_env = phase_sps(run_ours([*hp, *random_flags], "sps-env", a.device), 100, a.learning_starts)
         ours_run = run_ours([*hp, "--total-timesteps", str(a.total)], "sps", a.device)
         ours_learn = phase_sps(ours_run, a.learning_starts, a.total)
-        print(
-            f"{ENV_ID}, {a.num_envs} env(s){' async' if a.async_envs else ''}, {a.device}; env-only phase = first {a.learning_starts:,} steps, "
-            "learning phase after"
-        )
+        envs = f"{a.num_envs} env(s)" + (" in subprocesses" if a.async_envs else "")
+        print(f"{ENV_ID}, {envs}, {a.device}; env-only phase = first {a.learning_starts:,} steps, learning phase after")
         sb3 = (None, None) if a.no_sb3 else sb3_phases(a.learning_starts, a.total, a.device)
         for phase, ours, theirs in zip(("env-only", "learning"), (ours_env, ours_learn), sb3, strict=True):
             versus = "" if theirs is None else f" | SB3 {theirs:,.0f} SPS | ratio {ours / theirs:.2f}x"
