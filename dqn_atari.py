@@ -14,8 +14,10 @@ it, rewards clipped to their sign, grayscale 84x84; then a 4-frame stack (gymnas
 
 Replay memory: each 84x84 frame is stored once (about 7.1 KB per transition instead of CleanRL's 28 KB for
 two full stacks) and stacks are rebuilt when sampling; see `FrameReplayBuffer`.
+On a GPU, action choice and gradient step are CUDA graphs (`CudaGraphed`): the eager loop is CPU-bound.
 Departures from CleanRL's dqn_atari.py: the Huber loss (the paper's error clipping), `--num-envs N` for any N,
-same-step autoreset, the replay memory above, metrics.csv beside wandb, checkpoint/resume and input validation.
+same-step autoreset, the replay memory above, CUDA graphs, `--async-envs`, metrics.csv beside wandb,
+checkpoint/resume and input validation.
 Contract: SPEC.md; flags, metrics and results: README.md.
 """
 
