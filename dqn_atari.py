@@ -616,8 +616,10 @@ if __name__ == "__main__":
         optimizer.step()
         return loss.detach(), q_taken.detach().mean()
 
-    # Eager on the CPU; on CUDA both become graph replays (see CudaGraphed). Rows go where the frames are.
-    act, train = CudaGraphed(greedy, device, use_graphs), CudaGraphed(gradient_step, buffer_device, use_graphs)
+    # Eager on the CPU; on CUDA both become graph replays (see CudaGraphed). Rows go where the frames are: a
+    # buffer too big for the GPU stays on the host, and then the gradient step runs eagerly.
+    act = CudaGraphed(greedy, device, args.cuda_graphs)
+    train = CudaGraphed(gradient_step, buffer_device, use_graphs)
 
     stop_signal = None
 
