@@ -2,12 +2,14 @@
 
     python benchmark/cartpole.py sps                 # steps/s at CleanRL's hyperparameters, ours vs SB3, one run
     python benchmark/cartpole.py solve --seeds 1 2 3 4 5   # wall time to solve and final return, default flags
+    python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
 
 Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 """
 
 import argparse
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -103,14 +105,78 @@ def sps_sb3() -> float:
     return h["total_timesteps"] / (time.time() - start)
 
 
+def per_call_us(fn, calls: int = 3000) -> float:
+    for _ in range(100):
+        fn()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def floor() -> None:
+    """The least any PyTorch DQN pays per env step at CleanRL's settings, from hot loops of each part alone.
+
+    A hot loop keeps code and data in cache, so the real loop pays more; this is a lower bound, and the
+    gradient step here is the bare minimum (no sampling, no checks, no logging).
+    """
+    import gymnasium as gym
+    import torch
+    import torch.nn.functional as F
+
+    spec = importlib.util.spec_from_file_location("dqn", ROOT / "dqn.py")
+    dqn = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dqn)
+    torch.manual_seed(0)
+    envs = gym.vector.SyncVectorEnv(
+        [dqn.make_env("CartPole-v1", 0, False, "floor")], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    envs.reset(seed=0)
+    actions = np.zeros(1, dtype=np.int64)
+    q_network, target_network = dqn.QNetwork(4, 2), dqn.QNetwork(4, 2)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=CLEANRL["learning_rate"], fused=True)
+    one_obs = np.zeros((1, 4), dtype=np.float32)
+    batch = CLEANRL["batch_size"]
+    obs, rewards, taken = torch.randn(batch, 4), torch.randn(batch), torch.zeros(batch, 1, dtype=torch.long)
+
+    def bare_update():
+        with torch.no_grad():
+            targets = rewards + CLEANRL["gamma"] * target_network(obs).max(dim=1).values
+        loss = F.smooth_l1_loss(q_network(obs).gather(1, taken).squeeze(1), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    env_us = per_call_us(lambda: envs.step(actions))
+    greedy_us = per_call_us(lambda: dqn.greedy_actions(q_network, one_obs, torch.device("cpu")))
+    update_us = per_call_us(bare_update)
+    h = CLEANRL
+    epsilons = [
+        dqn.linear_schedule(h["start_e"], h["end_e"], h["exploration_fraction"] * h["total_timesteps"], t)
+        for t in range(h["total_timesteps"])
+    ]
+    exploit = 1 - float(np.mean(epsilons))
+    updates = (h["total_timesteps"] - h["learning_starts"]) / h["train_frequency"] / h["total_timesteps"]
+    per_step = env_us + exploit * greedy_us + updates * update_us
+    print(f"env step (1-env SyncVectorEnv, CartPole-v1): {env_us:7.1f} us per call")
+    print(f"greedy action (dqn.greedy_actions, 1 obs):   {greedy_us:7.1f} us per call, on {exploit:.0%} of steps")
+    print(
+        f"bare update (batch {batch}, target, Huber, backward, fused Adam): {update_us:7.1f} us per call, "
+        f"{updates:.2f} per env step"
+    )
+    print(f"floor: {per_step:.1f} us per env step = at most {1e6 / per_step:,.0f} SPS at CleanRL's settings")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["sps", "solve"])
+    parser.add_argument("what", choices=["sps", "solve", "floor"])
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
     a = parser.parse_args()
-    if a.what == "sps":
+    if a.what == "floor":
+        floor()
+    elif a.what == "sps":
         print(f"CartPole-v1, CleanRL's hyperparameters, {CLEANRL['total_timesteps']:,} env steps, 1 env, CPU")
         for _ in range(a.repeats):
             ours, sb3 = sps_ours(a.script), sps_sb3()
