@@ -2,6 +2,7 @@
 
     python benchmark/cartpole.py sps                 # steps/s at CleanRL's hyperparameters, ours vs SB3, one run
     python benchmark/cartpole.py solve --seeds 1 2 3 4 5   # wall time to solve and final return, default flags
+    python benchmark/cartpole.py solve --seeds 6 7 -- --gamma 0.995   # the same with flags changed
     python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
 
 Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
@@ -63,9 +64,11 @@ def first_solved(returns, window: int = 20, threshold: float = SOLVED):
 
 def run_ours(script: str, extra: list[str], cwd: Path) -> tuple[float, Path]:
     cwd.mkdir(parents=True, exist_ok=True)
+    before = set((cwd / "runs").glob("*"))
     start = time.time()
     subprocess.run([sys.executable, str(ROOT / script), *extra], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.time() - start, sorted((cwd / "runs").glob("*"))[-1]
+    (run_dir,) = set((cwd / "runs").glob("*")) - before  # this run's folder, whatever ran there before
+    return time.time() - start, run_dir
 
 
 def sps_ours(script: str) -> float:
@@ -173,7 +176,10 @@ def main():
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
-    a = parser.parse_args()
+    argv, script_flags = sys.argv[1:], []
+    if "--" in argv:  # solve: what follows `--` goes to the script
+        argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+    a = parser.parse_args(argv)
     if a.what == "floor":
         floor()
     elif a.what == "sps":
@@ -182,10 +188,11 @@ def main():
             ours, sb3 = sps_ours(a.script), sps_sb3()
             print(f"{a.script}: {ours:,.0f} SPS | SB3 DQN: {sb3:,.0f} SPS | ratio {ours / sb3:.2f}x")
     else:
-        print(f"{a.script} with its default flags on CartPole-v1; solved = mean of the last 20 returns >= {SOLVED}")
+        changed = " ".join(script_flags) or "none"
+        print(f"{a.script} on CartPole-v1, flags changed: {changed}; solved = mean of the last 20 returns >= {SOLVED}")
         finals, solve_times = [], []
         for seed in a.seeds:
-            wall, run_dir = run_ours(a.script, ["--seed", str(seed)], RESULTS / "solve" / a.script[:-3])
+            wall, run_dir = run_ours(a.script, ["--seed", str(seed), *script_flags], RESULTS / "solve" / a.script[:-3])
             returns = episode_returns(run_dir)
             solved = first_solved(returns)
             final = float(np.mean([r for _, _, r in returns[-20:]]))
