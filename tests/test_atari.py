@@ -142,6 +142,17 @@ def test_async_envs_give_the_same_run(tmp_path):
     assert any(m == "losses/td_loss" for _, m, _ in metrics[0]) and metrics[0] == metrics[1]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graphs_give_the_eager_numbers(tmp_path):
+    losses = []
+    for flag in ("--cuda-graphs", "--no-cuda-graphs"):
+        workdir = tmp_path / flag
+        workdir.mkdir()
+        run_script("dqn_atari.py", *TOY, *SHORT, "--total-timesteps", "1000", flag, cwd=workdir)
+        losses.append([r["value"] for r in read_metrics(only_run_dir(workdir), "losses/td_loss")])
+    assert len(losses[0]) >= 2 and losses[0] == losses[1]
+
+
 def test_ctrl_c_to_the_process_group_with_async_envs_checkpoints(workdir):
     """A terminal's Ctrl-C reaches the env workers too; they ignore it and the run stops with a checkpoint."""
     flags = [*TOY, *SHORT, "--total-timesteps", "100000", "--async-envs", "--num-envs", "2"]
