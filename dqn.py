@@ -10,9 +10,10 @@ by Polyak averaging (tau = 1 is the paper's hard copy). The target bootstraps un
 For gymnasium (>= 1.0) envs with a flat `Box` observation and a `Discrete` action space (default CartPole-v1).
 
 Departures from CleanRL's dqn.py, each for a reason given where it is made: the Huber loss (the paper's
-error clipping; MSE diverged in our CartPole tuning), defaults tuned for wall-clock time to solve
-CartPole-v1 (see `Args`), `--num-envs N` for any N, same-step autoreset, metrics.csv beside wandb,
-checkpoint/resume and input validation. Contract: SPEC.md; flags, metrics and results: README.md.
+error clipping; MSE diverged in our CartPole tuning), gradient-norm clipping at 1 (without it, Q estimates
+diverge late in training), defaults tuned for wall-clock time to solve CartPole-v1 (see `Args`),
+`--num-envs N` for any N, same-step autoreset, metrics.csv beside wandb, checkpoint/resume and input
+validation. Contract: SPEC.md; flags, metrics and results: README.md.
 """
 
 import csv
@@ -93,6 +94,8 @@ class Args:
     """env steps of random play before the first gradient step (SB3 zoo's CartPole value; CleanRL 10k)"""
     train_frequency: int = 4
     """env steps between gradient steps (tuned; CleanRL 10)"""
+    max_grad_norm: float = 1.0
+    """max global L2 norm of the gradient, rescaled before each Adam step; 0: off (tuned; CleanRL off, SB3 10)"""
 
 
 # Flags a resumed run takes from the command line (the infrastructure flags but exp_name and seed); the others
@@ -248,6 +251,8 @@ def validate_args(args: Args) -> str | None:
             return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 0"
     if not args.learning_rate > 0:
         return f"--learning-rate {args.learning_rate}: must be > 0"
+    if not args.max_grad_norm >= 0:
+        return f"--max-grad-norm {args.max_grad_norm}: must be >= 0 (0: no clipping)"
     if args.batch_size > args.buffer_size:
         return f"--batch-size {args.batch_size}: must be <= --buffer-size ({args.buffer_size})"
     if args.learning_starts >= args.total_timesteps:
@@ -534,6 +539,8 @@ if __name__ == "__main__":
                     raise FloatingPointError(f"non-finite TD loss ({loss.item()}) at env step {global_step:,}")
                 optimizer.zero_grad()
                 loss.backward()
+                if args.max_grad_norm > 0:
+                    nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
                 optimizer.step()
                 counters["gradient_steps"] += 1
                 if counters["gradient_steps"] % 100 == 1:

@@ -108,6 +108,8 @@ class Args:
     """env steps of random play before the first gradient step (CleanRL's default)"""
     train_frequency: int = 4
     """env steps between gradient steps (CleanRL's default)"""
+    max_grad_norm: float = 0.0
+    """max global L2 norm of the gradient, rescaled before each Adam step; 0: off (CleanRL's default; SB3 10)"""
 
 
 # Flags a resumed run takes from the command line (the infrastructure flags but exp_name and seed); the others
@@ -371,6 +373,8 @@ def validate_args(args: Args) -> str | None:
             return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 0"
     if not args.learning_rate > 0:
         return f"--learning-rate {args.learning_rate}: must be > 0"
+    if not args.max_grad_norm >= 0:
+        return f"--max-grad-norm {args.max_grad_norm}: must be >= 0 (0: no clipping)"
     if args.batch_size > args.buffer_size:
         return f"--batch-size {args.batch_size}: must be <= --buffer-size ({args.buffer_size})"
     if args.buffer_size // args.num_envs < 8:
@@ -613,6 +617,8 @@ if __name__ == "__main__":
         loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the paper's error clipping
         optimizer.zero_grad(set_to_none=False)  # a captured step must keep its gradient tensors
         loss.backward()
+        if args.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
         optimizer.step()
         return loss.detach(), q_taken.detach().mean()
 

@@ -123,6 +123,7 @@ def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
         (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
         (["--num-envs", "4", "--buffer-size", "20", "--batch-size", "4"], "ring of at least"),
         (["--buffer-size", str(10**9)], "bytes"),
+        (["--max-grad-norm", "-1"], "--max-grad-norm"),
     ],
 )
 def test_bad_input(workdir, flags, expected):

@@ -4,6 +4,7 @@ import re
 import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,21 +85,33 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
     assert truncated.sum() >= 10 and not terminated[truncated].any()  # truncations kept, bootstrapping from t = 6
 
 
+def returns_and_weights(script: str, cwd: Path, *extra: str) -> tuple[list, dict]:
+    """A 1,500-step run in a fresh `cwd`: its (step, episodic return) rows and its saved weights."""
+    cwd.mkdir()
+    run_script(script, *SHORT, "--total-timesteps", "1500", "--save-model", "--eval-episodes", "2", *extra, cwd=cwd)
+    run_dir = only_run_dir(cwd)
+    returns = [(r["global_step"], r["value"]) for r in read_metrics(run_dir, "charts/episodic_return")]
+    return returns, torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_same_seed_same_returns_and_weights(script, tmp_path):
-    flags = [*SHORT, "--total-timesteps", "1500", "--save-model", "--eval-episodes", "2"]
-
-    def run(name, *extra):
-        (tmp_path / name).mkdir()
-        run_script(script, *flags, *extra, cwd=tmp_path / name)
-        run_dir = only_run_dir(tmp_path / name)
-        returns = [(r["global_step"], r["value"]) for r in read_metrics(run_dir, "charts/episodic_return")]
-        return returns, torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
-
-    (returns_a, weights_a), (returns_b, weights_b) = run("a"), run("b")
+    (returns_a, weights_a), (returns_b, weights_b) = (returns_and_weights(script, tmp_path / n) for n in "ab")
     assert len(returns_a) > 20 and returns_a == returns_b
-    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
-    returns_c, _ = run("c", "--seed", "2")
+    assert same_weights(weights_a, weights_b)
+    returns_c, _ = returns_and_weights(script, tmp_path / "c", "--seed", "2")
     assert returns_c != returns_a  # the seed does reach the randomness
+
+
+def test_max_grad_norm_clips_and_zero_turns_it_off(script, tmp_path):
+    _, off = returns_and_weights(script, tmp_path / "off", "--max-grad-norm", "0")
+    _, never_reached = returns_and_weights(script, tmp_path / "huge", "--max-grad-norm", "1e9")
+    _, tight = returns_and_weights(script, tmp_path / "tight", "--max-grad-norm", "1e-3")
+    assert same_weights(off, never_reached)  # 0 is no clipping at all
+    assert not same_weights(off, tight)  # a norm below the gradient's does change the updates
 
 
 def test_save_model_writes_weights_and_evaluates(script, workdir):
@@ -122,6 +135,7 @@ BAD_INPUT = [
     (["--train-frequency", "0"], "--train-frequency"),
     (["--target-network-frequency", "0"], "--target-network-frequency"),
     (["--learning-rate", "0"], "--learning-rate"),
+    (["--max-grad-norm", "-1"], "--max-grad-norm"),
     (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
     (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
     (["--gamma", "1.5"], "--gamma"),
