@@ -314,8 +314,9 @@ class FrameReplayBuffer:
 class CudaGraphed:
     """Calls fn(*inputs); on CUDA it captures fn once as a CUDA graph, after `warmup` eager calls, then replays it.
 
-    A gradient step launches ~100 small kernels and an action choice ~15; launching them costs the CPU more time
-    than the GPU spends running them, so a loop of eager steps is CPU-bound. A replay launches them all at once.
+    A gradient step launches dozens of small kernels, an action choice about a dozen; launching them costs the
+    CPU more time than the GPU spends running them, so a loop of eager steps is CPU-bound. A replay launches them
+    all at once.
     Each call copies the inputs (host tensors) into static device tensors; the outputs are static too, so read
     them before the next call. Warm-up calls do real work, on a side stream (as PyTorch's CUDA-graph notes ask).
     """
@@ -460,10 +461,10 @@ class Progress:
         print(("\r" + line) if self.tty else line, end="" if self.tty and not force else "\n", flush=True)
 
 
-def greedy_actions(q_network: nn.Module, obs: np.ndarray, device: torch.device) -> np.ndarray:
-    with torch.inference_mode():
-        q_values = q_network(torch.as_tensor(obs, device=device))
-        return q_values.argmax(dim=1).cpu().numpy()
+def greedy(q_network: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+    """Greedy actions for a batch of uint8 stacks on the network's device (no autograd: capturable as a graph)."""
+    with torch.no_grad():
+        return q_network(obs).argmax(dim=1)
 
 
 def evaluate(model_path: str, args: Args, device: torch.device, run_name: str) -> list[float]:
@@ -475,7 +476,7 @@ def evaluate(model_path: str, args: Args, device: torch.device, run_name: str) -
     obs, _ = env.reset(seed=args.seed + 1)
     returns = []
     while len(returns) < args.eval_episodes:
-        actions = greedy_actions(q_network, obs, device)
+        actions = greedy(q_network, torch.from_numpy(obs).to(device)).cpu().numpy()
         if rng.random() < args.eval_epsilon:
             actions = rng.integers(env.single_action_space.n, size=1)
         obs, _, _, _, infos = env.step(actions)
@@ -603,10 +604,6 @@ if __name__ == "__main__":
         os.replace(path + ".tmp", path)  # a crash while writing never leaves a broken checkpoint
         return path
 
-    def greedy(obs: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return q_network(obs).argmax(dim=1)
-
     def gradient_step(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One Adam step on the batch of `rows` (FrameReplayBuffer.sample); returns the loss and mean Q taken."""
         batch = {name: value.to(device) for name, value in rb.gather(rows).items()}
@@ -624,7 +621,7 @@ if __name__ == "__main__":
 
     # Eager on the CPU; on CUDA both become graph replays (see CudaGraphed). Rows go where the frames are: a
     # buffer too big for the GPU stays on the host, and then the gradient step runs eagerly.
-    act = CudaGraphed(greedy, device, args.cuda_graphs)
+    act = CudaGraphed(lambda obs: greedy(q_network, obs), device, args.cuda_graphs)
     train = CudaGraphed(gradient_step, buffer_device, use_graphs)
 
     stop_signal = None

@@ -104,8 +104,11 @@ def test_buffer_memory_per_transition():
 
 
 def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
-    proc = run_script("dqn_atari.py", *TOY, *SHORT, "--num-envs", "2", cwd=workdir)
+    proc = run_script(
+        "dqn_atari.py", *TOY, *SHORT, "--num-envs", "2", "--save-model", "--eval-episodes", "2", cwd=workdir
+    )
     assert proc.stdout.splitlines()[0].startswith("device: cpu")
+    assert "eval: mean return" in proc.stdout and len(read_metrics(only_run_dir(workdir), "eval/episodic_return")) == 2
     counts = summary(proc.stdout)
     assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
     assert counts["target updates"] == 300 // 50 - 200 // 50
@@ -132,26 +135,33 @@ def test_bad_input(workdir, flags, expected):
     assert list(workdir.iterdir()) == []
 
 
-def test_async_envs_give_the_same_run(tmp_path):
-    metrics = []
-    for flags in ([], ["--async-envs"]):
-        workdir = tmp_path / f"run{len(metrics)}"
+def metrics_of_runs(tmp_path, *flag_sets: list[str]) -> list[list[tuple]]:
+    """One short ToyBreakout run per flag set, each in its own folder: its metric rows, SPS (a timing) left out."""
+    runs = []
+    for i, flags in enumerate(flag_sets):
+        workdir = tmp_path / f"run{i}"
         workdir.mkdir()
-        run_script("dqn_atari.py", *TOY, *SHORT, "--num-envs", "2", *flags, cwd=workdir)
+        run_script("dqn_atari.py", *TOY, *SHORT, *flags, cwd=workdir)
         rows = read_metrics(only_run_dir(workdir))
-        metrics.append([(r["global_step"], r["metric"], r["value"]) for r in rows if r["metric"] != "charts/SPS"])
-    assert any(m == "losses/td_loss" for _, m, _ in metrics[0]) and metrics[0] == metrics[1]
+        runs.append([(r["global_step"], r["metric"], r["value"]) for r in rows if r["metric"] != "charts/SPS"])
+    return runs
+
+
+def count_losses(rows: list[tuple]) -> int:
+    return sum(metric == "losses/td_loss" for _, metric, _ in rows)
+
+
+def test_async_envs_give_the_same_run(tmp_path):
+    in_process, subprocesses = metrics_of_runs(tmp_path, ["--num-envs", "2"], ["--num-envs", "2", "--async-envs"])
+    assert count_losses(in_process) >= 1 and in_process == subprocesses
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_graphs_give_the_eager_numbers(tmp_path):
-    losses = []
-    for flag in ("--cuda-graphs", "--no-cuda-graphs"):
-        workdir = tmp_path / flag
-        workdir.mkdir()
-        run_script("dqn_atari.py", *TOY, *SHORT, "--total-timesteps", "1000", flag, cwd=workdir)
-        losses.append([r["value"] for r in read_metrics(only_run_dir(workdir), "losses/td_loss")])
-    assert len(losses[0]) >= 2 and losses[0] == losses[1]
+    """200 gradient steps: 3 eager warm-ups, then replays; losses are logged at steps 1 and 101."""
+    longer = ["--total-timesteps", "1000"]
+    graphed, eager = metrics_of_runs(tmp_path, [*longer, "--cuda-graphs"], [*longer, "--no-cuda-graphs"])
+    assert count_losses(graphed) >= 2 and graphed == eager
 
 
 def test_ctrl_c_to_the_process_group_with_async_envs_checkpoints(workdir):
