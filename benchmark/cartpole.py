@@ -4,6 +4,7 @@
     python benchmark/cartpole.py solve --seeds 1 2 3 4 5   # wall time to solve and final return, default flags
     python benchmark/cartpole.py solve --seeds 6 7 -- --gamma 0.995   # the same with flags changed
     python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
+    python benchmark/cartpole.py parts               # where the time of the real loop goes (timed copy of it)
 
 Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 """
@@ -11,6 +12,7 @@ Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 import argparse
 import csv
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +37,7 @@ CLEANRL = dict(
     end_e=0.05,
     exploration_fraction=0.5,
     total_timesteps=50_000,
+    max_grad_norm=0,  # CleanRL does not clip gradients (SB3 does, at its default 10)
 )
 SOLVED = 475.0
 
@@ -151,7 +154,9 @@ def floor() -> None:
         optimizer.step()
 
     env_us = per_call_us(lambda: envs.step(actions))
-    greedy_us = per_call_us(lambda: dqn.greedy_actions(q_network, one_obs, torch.device("cpu")))
+    torch_greedy_us = per_call_us(lambda: dqn.greedy_actions(q_network, one_obs, torch.device("cpu")))
+    numpy_greedy = dqn.numpy_greedy(q_network, 4)
+    greedy_us = per_call_us(lambda: numpy_greedy(one_obs))
     update_us = per_call_us(bare_update)
     h = CLEANRL
     epsilons = [
@@ -162,7 +167,8 @@ def floor() -> None:
     updates = (h["total_timesteps"] - h["learning_starts"]) / h["train_frequency"] / h["total_timesteps"]
     per_step = env_us + exploit * greedy_us + updates * update_us
     print(f"env step (1-env SyncVectorEnv, CartPole-v1): {env_us:7.1f} us per call")
-    print(f"greedy action (dqn.greedy_actions, 1 obs):   {greedy_us:7.1f} us per call, on {exploit:.0%} of steps")
+    print(f"greedy action (dqn.numpy_greedy, 1 obs):     {greedy_us:7.1f} us per call, on {exploit:.0%} of steps")
+    print(f"  (the same through torch, dqn.greedy_actions: {torch_greedy_us:.1f} us per call)")
     print(
         f"bare update (batch {batch}, target, Huber, backward, fused Adam): {update_us:7.1f} us per call, "
         f"{updates:.2f} per env step"
@@ -170,9 +176,62 @@ def floor() -> None:
     print(f"floor: {per_step:.1f} us per env step = at most {1e6 / per_step:,.0f} SPS at CleanRL's settings")
 
 
+# Timers spliced into a copy of the main loop: (start of a line in it, code put before it, code put after it).
+PART_TIMERS = [
+    ("            epsilon = linear_schedule(", "_t0 = time.perf_counter()", None),
+    (
+        "            next_obs, rewards, terminations, truncations, infos = envs.step(actions)",
+        "_t1 = time.perf_counter(); PARTS['act'] += _t1 - _t0",
+        "_t2 = time.perf_counter(); PARTS['env step'] += _t2 - _t1",
+    ),
+    (
+        "            rb.add(obs, real_next_obs, actions, rewards, terminations)",
+        "_t3 = time.perf_counter(); PARTS['episode bookkeeping'] += _t3 - _t2",
+        "_t4 = time.perf_counter(); PARTS['replay add'] += _t4 - _t3",
+    ),
+    (
+        '            counters["global_step"] = global_step',
+        "_t5 = time.perf_counter(); PARTS['updates'] += _t5 - _t4",
+        None,
+    ),
+    (
+        "            progress.update(global_step, sps, epsilon, recent_returns)",
+        None,
+        "PARTS['logging'] += time.perf_counter() - _t5",
+    ),
+    ("if __name__ == ", None, "    import collections; PARTS = collections.defaultdict(float)"),
+    (
+        "    elapsed = time.time() - start_time",
+        "print('PARTS', json.dumps({k: v / global_step * 1e6 for k, v in PARTS.items()}))",
+        None,
+    ),
+]
+
+
+def parts(script: str) -> None:
+    """Run a copy of the script with timers around each part of its loop; print microseconds per env step."""
+    lines = (ROOT / script).read_text().splitlines()
+    for anchor, before, after in PART_TIMERS:
+        (i,) = [n for n, line in enumerate(lines) if line.startswith(anchor)]  # fails loudly if the loop changed
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        lines[i : i + 1] = [*([indent + before] if before else []), lines[i], *([indent + after] if after else [])]
+    timed = RESULTS / "parts" / f"timed_{script}"
+    timed.parent.mkdir(parents=True, exist_ok=True)
+    timed.write_text("import json\n" + "\n".join(lines) + "\n")
+    out = subprocess.run(
+        [sys.executable, str(timed), *flags(CLEANRL)], cwd=timed.parent, check=True, capture_output=True, text=True
+    ).stdout
+    per_step = json.loads(out.split("PARTS ", 1)[1].splitlines()[0])
+    print(f"{script} at CleanRL's hyperparameters, timers around each part of a copy of its loop:")
+    for name, us in per_step.items():
+        print(f"{name:>20}: {us:6.1f} us per env step")
+    total = sum(per_step.values())
+    print(f"{'total':>20}: {total:6.1f} us per env step ({1e6 / total:,.0f} SPS with the timers)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["sps", "solve", "floor"])
+    parser.add_argument("what", choices=["sps", "solve", "floor", "parts"])
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
@@ -182,6 +241,8 @@ def main():
     a = parser.parse_args(argv)
     if a.what == "floor":
         floor()
+    elif a.what == "parts":
+        parts(a.script)
     elif a.what == "sps":
         print(f"CartPole-v1, CleanRL's hyperparameters, {CLEANRL['total_timesteps']:,} env steps, 1 env, CPU")
         for _ in range(a.repeats):

@@ -154,5 +154,32 @@ def test_q_network_shapes(script):
     assert q(torch.zeros(1, 4)).shape == (1, 3) and q(torch.zeros(32, 4)).shape == (32, 3)
 
 
+def test_numpy_greedy_matches_torch_and_follows_updates(script):
+    """The NumPy policy picks torch's actions, and sees an optimizer step at once (it reads the same memory)."""
+    torch.manual_seed(0)
+    q = script.QNetwork(obs_dim=4, n_actions=3)
+    greedy = script.numpy_greedy(q, obs_dim=4)
+    obs = np.random.default_rng(1).standard_normal((256, 4)).astype(np.float32)
+    before = greedy(obs)
+    assert before.shape == (256,) and np.array_equal(before, script.greedy_actions(q, obs, torch.device("cpu")))
+    optimizer = torch.optim.SGD(q.parameters(), lr=1.0)
+    q(torch.from_numpy(obs))[:, 0].sum().neg().backward()  # push Q(., 0) down everywhere
+    optimizer.step()
+    after = greedy(obs)
+    assert not np.array_equal(after, before)
+    assert np.array_equal(after, script.greedy_actions(q, obs, torch.device("cpu")))
+
+
+def test_numpy_greedy_declines_what_it_cannot_copy(script):
+    """A layer it does not know, or a forward() that is no longer the Sequential's: None, so torch acts."""
+    q = script.QNetwork(obs_dim=4, n_actions=2)
+    q.network.insert(1, nn.LayerNorm(120))
+    assert script.numpy_greedy(q, obs_dim=4) is None
+    scaled = script.QNetwork(obs_dim=4, n_actions=2)
+    scaled.forward = lambda x: scaled.network(x / 255.0)
+    assert script.numpy_greedy(scaled, obs_dim=4) is None
+    assert script.numpy_greedy(script.QNetwork(obs_dim=4, n_actions=2), obs_dim=4) is not None
+
+
 def test_validate_args_accepts_defaults(script):
     assert script.validate_args(script.Args()) is None
