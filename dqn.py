@@ -93,7 +93,7 @@ class Args:
     exploration_fraction: float = 0.16
     """fraction of `total_timesteps` over which epsilon falls linearly from start_e to end_e (SB3 zoo; CleanRL 0.5)"""
     learning_starts: int = 1_000
-    """env steps of random play before the first gradient step (SB3 zoo's CartPole value; CleanRL 10k)"""
+    """env steps before the first gradient step, acting epsilon-greedy meanwhile (SB3 zoo's CartPole; CleanRL 10k)"""
     train_frequency: int = 4
     """env steps between gradient steps (tuned; CleanRL 10)"""
     max_grad_norm: float = 1.0
@@ -348,9 +348,9 @@ def numpy_greedy(q_network: nn.Module, obs_dim: int) -> Callable[[np.ndarray], n
     """`greedy_actions` computed by NumPy on views of the weights of a CPU network, or None where it cannot be.
 
     Why: for a few observations, torch's fixed cost per call is most of the cost of an action; NumPy's is a
-    fraction of it (training loop at CleanRL's settings: 23 against 75 us per env step). The views share memory
-    with the parameters, so every optimizer step is seen at once. It handles an `nn.Sequential` of Linear and
-    ReLU layers, and is used only if it reproduces the torch network on a probe batch: after an edit to
+    fraction of it (acting in the loop at CleanRL's settings: ~20 against ~75 us per env step). The views share
+    memory with the parameters, so every optimizer step is seen at once. It handles an `nn.Sequential` of Linear
+    and ReLU layers, and is used only if it reproduces the torch network on a probe batch: after an edit to
     QNetwork it cannot follow, this returns None and the loop falls back to torch.
     """
     network = getattr(q_network, "network", None)

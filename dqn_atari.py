@@ -105,7 +105,7 @@ class Args:
     exploration_fraction: float = 0.10
     """fraction of `total_timesteps` over which epsilon falls linearly from start_e to end_e (CleanRL's default)"""
     learning_starts: int = 80_000
-    """env steps of random play before the first gradient step (CleanRL's default)"""
+    """env steps before the first gradient step, acting epsilon-greedy meanwhile (CleanRL's default)"""
     train_frequency: int = 4
     """env steps between gradient steps (CleanRL's default)"""
     max_grad_norm: float = 0.0
