@@ -347,20 +347,25 @@ def greedy_actions(q_network: nn.Module, obs: np.ndarray, device: torch.device) 
 
 
 def numpy_greedy(q_network: nn.Module, obs_dim: int) -> Callable[[np.ndarray], np.ndarray] | None:
-    """`greedy_actions` computed by NumPy on views of the weights of a CPU network, or None where it cannot be.
+    """`greedy_actions` computed by NumPy on views of a CPU network's weights, or None where it cannot be.
 
     Why: for a few observations, torch's fixed cost per call is most of the cost of an action; NumPy's is a
-    fraction of it (acting in the loop at CleanRL's settings: ~20 against ~75 us per env step). The views share
-    memory with the parameters, so every optimizer step is seen at once. It handles an `nn.Sequential` of Linear
-    and ReLU layers, and is used only if it reproduces the torch network on a probe batch: after an edit to
-    QNetwork it cannot follow, this returns None and the loop falls back to torch.
+    fraction of it (README, Results). The views share memory with the parameters, so every optimizer step is
+    seen at once. Q-values equal torch's up to float rounding. It handles a QNetwork whose parameters all lie
+    in `network`, an `nn.Sequential` of float32 Linear and ReLU layers, and is checked once, at the start,
+    against the torch network on random inputs; any other QNetwork (another layer, parameters or buffers
+    outside `network`, a `forward` that gives other values there) gets None, and torch acts.
     """
     network = getattr(q_network, "network", None)
-    if not isinstance(network, nn.Sequential):
+    if not isinstance(network, nn.Sequential) or list(q_network.buffers()):
+        return None
+    if {id(p) for p in q_network.parameters()} != {id(p) for p in network.parameters()}:
         return None
     layers = []  # (weight^T, bias) for a Linear, None for a ReLU
     for layer in network:
-        if isinstance(layer, nn.Linear) and layer.weight.device.type == "cpu" and layer.bias is not None:
+        if isinstance(layer, nn.Linear) and layer.bias is not None and layer.weight.device.type == "cpu":
+            if layer.weight.dtype != torch.float32:
+                return None
             layers.append((layer.weight.detach().numpy().T, layer.bias.detach().numpy()))
         elif isinstance(layer, nn.ReLU):
             layers.append(None)
@@ -376,7 +381,8 @@ def numpy_greedy(q_network: nn.Module, obs_dim: int) -> Callable[[np.ndarray], n
     probe = np.random.default_rng(0).standard_normal((64, obs_dim), dtype=np.float32)
     with torch.no_grad():
         expected = q_network(torch.from_numpy(probe)).numpy()
-    if not np.allclose(q_values(probe), expected, rtol=1e-4, atol=1e-5):
+    got = q_values(probe)
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
         return None
     return lambda obs: q_values(obs).argmax(axis=1)
 
@@ -491,8 +497,10 @@ if __name__ == "__main__":
             counters["learning_start_step"] = counters["global_step"] + args.learning_starts
         print(f"resumed {run_name} at env step {counters['global_step']:,}")
 
-    # On the CPU, NumPy picks the greedy action at a third of torch's cost (see numpy_greedy).
-    greedy = numpy_greedy(q_network, obs_dim) or (lambda o: greedy_actions(q_network, o, device))
+    # On the CPU, NumPy picks the greedy action for a fraction of torch's cost (see numpy_greedy).
+    greedy = numpy_greedy(q_network, obs_dim)
+    print(f"greedy actions: {'NumPy (numpy_greedy)' if greedy else 'torch'}")
+    greedy = greedy or (lambda o: greedy_actions(q_network, o, device))
 
     def save_checkpoint() -> str:
         path = f"{run_dir}/checkpoint.pt"

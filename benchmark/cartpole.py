@@ -156,6 +156,7 @@ def floor() -> None:
     env_us = per_call_us(lambda: envs.step(actions))
     torch_greedy_us = per_call_us(lambda: dqn.greedy_actions(q_network, one_obs, torch.device("cpu")))
     numpy_greedy = dqn.numpy_greedy(q_network, 4)
+    assert numpy_greedy is not None, "dqn.numpy_greedy declined the network"
     greedy_us = per_call_us(lambda: numpy_greedy(one_obs))
     update_us = per_call_us(bare_update)
     h = CLEANRL

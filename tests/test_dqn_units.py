@@ -160,25 +160,46 @@ def test_numpy_greedy_matches_torch_and_follows_updates(script):
     q = script.QNetwork(obs_dim=4, n_actions=3)
     greedy = script.numpy_greedy(q, obs_dim=4)
     obs = np.random.default_rng(1).standard_normal((256, 4)).astype(np.float32)
+
+    def torch_greedy():
+        return script.greedy_actions(q, obs, torch.device("cpu"))
+
     before = greedy(obs)
-    assert before.shape == (256,) and np.array_equal(before, script.greedy_actions(q, obs, torch.device("cpu")))
-    optimizer = torch.optim.SGD(q.parameters(), lr=1.0)
+    assert before.shape == (256,) and np.array_equal(before, torch_greedy())
+    optimizer = torch.optim.Adam(q.parameters(), lr=0.1, fused=True)  # as in the training loop
     q(torch.from_numpy(obs))[:, 0].sum().neg().backward()  # push Q(., 0) down everywhere
     optimizer.step()
     after = greedy(obs)
-    assert not np.array_equal(after, before)
-    assert np.array_equal(after, script.greedy_actions(q, obs, torch.device("cpu")))
+    assert not np.array_equal(after, before) and np.array_equal(after, torch_greedy())
+
+
+class ScaledInput(nn.Module):
+    """Divides the observation by a learnable scale that starts at 1: equal to QNetwork at first."""
+
+    def __init__(self, q: nn.Module):
+        super().__init__()
+        self.network, self.scale = q.network, nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.network(x / self.scale)
 
 
 def test_numpy_greedy_declines_what_it_cannot_copy(script):
-    """A layer it does not know, or a forward() that is no longer the Sequential's: None, so torch acts."""
-    q = script.QNetwork(obs_dim=4, n_actions=2)
-    q.network.insert(1, nn.LayerNorm(120))
-    assert script.numpy_greedy(q, obs_dim=4) is None
-    scaled = script.QNetwork(obs_dim=4, n_actions=2)
-    scaled.forward = lambda x: scaled.network(x / 255.0)
-    assert script.numpy_greedy(scaled, obs_dim=4) is None
-    assert script.numpy_greedy(script.QNetwork(obs_dim=4, n_actions=2), obs_dim=4) is not None
+    """Whatever it cannot reproduce gets None (torch acts): an unknown layer, other outputs, other parameters."""
+
+    def q_network():
+        return script.QNetwork(obs_dim=4, n_actions=2)
+
+    assert script.numpy_greedy(q_network(), obs_dim=4) is not None
+    layer_norm = q_network()
+    layer_norm.network.insert(1, nn.LayerNorm(120))
+    rescaled = q_network()
+    rescaled.forward = lambda x: rescaled.network(x / 255.0)
+    dueling = q_network()
+    dueling.network = dueling.network[:-1]  # a trunk of 84 features...
+    dueling.forward = lambda x: dueling.network(x)[:, :2] + 1.0  # ...and another head on it
+    for declined in (layer_norm, rescaled, dueling, ScaledInput(q_network()), q_network().to("meta")):
+        assert script.numpy_greedy(declined, obs_dim=4) is None
 
 
 def test_validate_args_accepts_defaults(script):

@@ -252,3 +252,11 @@ def test_loading_weights_never_unpickles_code(script, workdir):
     path = only_run_dir(workdir) / f"{script[:-3]}.pt"
     code = f"import torch; torch.load({str(path)!r}, weights_only=True)"
     assert subprocess.run(["python", "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_readme_shows_the_real_double_dqn_diff():
+    """The README's `diff dqn.py double_dqn.py` block is what diff prints today."""
+    real = subprocess.run(["diff", "dqn.py", "double_dqn.py"], cwd=ROOT, capture_output=True, text=True).stdout
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("$ diff dqn.py double_dqn.py\n", 1)[1].split("```", 1)[0]
+    assert shown == real
