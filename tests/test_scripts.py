@@ -29,7 +29,7 @@ def test_help_lists_every_flag_with_its_doc(script, workdir):
 
 def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     proc = run_script(script, *SHORT, cwd=workdir)
-    assert proc.stdout.splitlines()[0].startswith("device: cpu")
+    assert proc.stdout.splitlines()[:2] == ["device: cpu", "greedy actions: NumPy (numpy_greedy)"]
     counts = summary(proc.stdout)
     # learning starts at 200 of 400 env steps: multiples of 10 and of 50 past 200
     assert counts == counts | {"env steps": 400, "gradient steps": 20, "target updates": 4}
