@@ -99,7 +99,7 @@ class Args:
     """env steps between gradient steps (tuned; CleanRL 10)"""
     max_grad_norm: float = 1.0
     """max global L2 norm of the gradient, rescaled before each Adam step; 0: off (tuned; CleanRL off, SB3 10)
-    Over 10 seeds at the 50k budget the final return rose from 389 to 467: it delays the late divergence of Q."""
+    Over 10 seeds at the 50k budget the final return rose from 389 to 467 (README): it delays the divergence of Q."""
 
 
 # Flags a resumed run takes from the command line (the infrastructure flags but exp_name and seed); the others

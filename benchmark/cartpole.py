@@ -121,7 +121,7 @@ def per_call_us(fn, calls: int = 3000) -> float:
 
 
 def floor() -> None:
-    """The least any PyTorch DQN pays per env step at CleanRL's settings, from hot loops of each part alone.
+    """The least this DQN pays per env step at CleanRL's settings, from hot loops of each part alone.
 
     A hot loop keeps code and data in cache, so the real loop pays more; this is a lower bound, and the
     gradient step here is the bare minimum (no sampling, no checks, no logging).

@@ -198,7 +198,8 @@ def test_numpy_greedy_declines_what_it_cannot_copy(script):
     dueling = q_network()
     dueling.network = dueling.network[:-1]  # a trunk of 84 features...
     dueling.forward = lambda x: dueling.network(x)[:, :2] + 1.0  # ...and another head on it
-    for declined in (layer_norm, rescaled, dueling, ScaledInput(q_network()), q_network().to("meta")):
+    others = (ScaledInput(q_network()), q_network().to("meta"), q_network().to(torch.float64))
+    for declined in (layer_norm, rescaled, dueling, *others):
         assert script.numpy_greedy(declined, obs_dim=4) is None
 
 
