@@ -178,13 +178,18 @@ class ReplayBuffer:
     A row is [obs, next_obs, action, reward, terminated]: one copy stores a step of all envs and one
     gather samples a batch, on the CPU and on the GPU alike. `next_obs` is stored per transition, so
     a truncated step keeps its true final observation. Sampling is uniform, with replacement.
+    For a GPU buffer, rows wait on the host (`stage_on_host`) and travel in one copy when the buffer is next
+    read: one host-to-device copy per gradient step instead of one per env step.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, device: torch.device):
+    def __init__(self, capacity: int, obs_dim: int, device: torch.device, stage_on_host: bool | None = None):
         self.capacity, self.obs_dim, self.device, self.pos, self.size = capacity, obs_dim, device, 0, 0
         self.data = torch.zeros((capacity, self.row_size(obs_dim)), dtype=torch.float32, device=device)
         # On the CPU, rows are written through a numpy view of the same memory: far less overhead per step.
         self.store = self.data.numpy() if device.type == "cpu" else self.data
+        self.stage_on_host = device.type != "cpu" if stage_on_host is None else stage_on_host
+        self.staged: list[np.ndarray] = []
+        self.staged_rows, self.stage_limit = 0, min(capacity, 1024)  # a flush never writes more than capacity
 
     @staticmethod
     def row_size(obs_dim: int) -> int:
@@ -201,6 +206,22 @@ class ReplayBuffer:
         )
         n = len(rows)
         assert rows.shape == (n, self.data.shape[1]) and n <= self.capacity
+        if not self.stage_on_host:
+            self._write(rows)
+            return
+        if self.staged_rows + n > self.stage_limit:
+            self.flush()
+        self.staged.append(rows)
+        self.staged_rows += n
+
+    def flush(self) -> None:
+        """Write the rows staged on the host into the buffer (sampling and saving do it first)."""
+        if self.staged:
+            self._write(np.concatenate(self.staged))
+            self.staged, self.staged_rows = [], 0
+
+    def _write(self, rows: np.ndarray) -> None:
+        n = len(rows)
         if self.device.type != "cpu":
             rows = torch.from_numpy(rows).to(self.device)
         first = min(n, self.capacity - self.pos)  # rows that fit before the end; the rest wrap to the start
@@ -210,6 +231,7 @@ class ReplayBuffer:
         self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        self.flush()
         rows = self.data[torch.randint(self.size, (batch_size,), device=self.device, generator=generator)]
         d = self.obs_dim
         return {
@@ -221,9 +243,11 @@ class ReplayBuffer:
         }
 
     def state_dict(self) -> dict:
+        self.flush()
         return {"pos": self.pos, "size": self.size, "data": self.data[: self.size].cpu()}
 
     def load_state_dict(self, state: dict) -> None:
+        self.staged, self.staged_rows = [], 0
         self.pos, self.size = state["pos"], state["size"]
         self.data[: self.size] = state["data"].to(self.device)
 
@@ -435,8 +459,8 @@ if __name__ == "__main__":
             f"more than 80% of the {available_memory(buffer_device):,} bytes available"
         )
 
-    # Seeding: one seed feeds every stream; cuBLAS needs its workspace setting for determinism.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    # Seeding: one seed feeds every stream. No CUBLAS_WORKSPACE_CONFIG: torch >= 2.10 keeps cuBLAS deterministic
+    # without it (pytorch#161749), and on an H100 it made each small matmul about 4x slower (README).
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)

@@ -1,6 +1,7 @@
 """CartPole-v1 figures for dqn.py (and double_dqn.py): speed against Stable-Baselines3, and time to solve.
 
     python benchmark/cartpole.py sps                 # steps/s at CleanRL's hyperparameters, ours vs SB3, one run
+    python benchmark/cartpole.py sps --device cuda   # the same with both on the GPU
     python benchmark/cartpole.py solve --seeds 1 2 3 4 5   # wall time to solve and final return, default flags
     python benchmark/cartpole.py solve --seeds 6 7 -- --gamma 0.995   # the same with flags changed
     python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
@@ -74,13 +75,15 @@ def run_ours(script: str, extra: list[str], cwd: Path) -> tuple[float, Path]:
     return time.time() - start, run_dir
 
 
-def sps_ours(script: str) -> float:
-    _, run_dir = run_ours(script, flags(CLEANRL), RESULTS / "sps" / script[:-3])
+def sps_ours(script: str, device: str) -> float:
+    _, run_dir = run_ours(
+        script, [*flags(CLEANRL), f"--{'' if device == 'cuda' else 'no-'}cuda"], RESULTS / "sps" / script[:-3]
+    )
     with open(run_dir / "metrics.csv", newline="") as f:
         return [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "charts/SPS"][-1]
 
 
-def sps_sb3() -> float:
+def sps_sb3(device: str) -> float:
     import gymnasium as gym
     import torch
     from stable_baselines3 import DQN
@@ -103,7 +106,7 @@ def sps_sb3() -> float:
         exploration_fraction=h["exploration_fraction"],
         policy_kwargs=dict(net_arch=[120, 84]),
         seed=1,
-        device="cpu",
+        device=device,
     )
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     start = time.time()
@@ -236,6 +239,7 @@ def main():
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="sps: where both learners run")
     argv, script_flags = sys.argv[1:], []
     if "--" in argv:  # solve: what follows `--` goes to the script
         argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
@@ -245,9 +249,9 @@ def main():
     elif a.what == "parts":
         parts(a.script)
     elif a.what == "sps":
-        print(f"CartPole-v1, CleanRL's hyperparameters, {CLEANRL['total_timesteps']:,} env steps, 1 env, CPU")
+        print(f"CartPole-v1, CleanRL's hyperparameters, {CLEANRL['total_timesteps']:,} env steps, 1 env, {a.device}")
         for _ in range(a.repeats):
-            ours, sb3 = sps_ours(a.script), sps_sb3()
+            ours, sb3 = sps_ours(a.script, a.device), sps_sb3(a.device)
             print(f"{a.script}: {ours:,.0f} SPS | SB3 DQN: {sb3:,.0f} SPS | ratio {ours / sb3:.2f}x")
     else:
         changed = " ".join(script_flags) or "none"

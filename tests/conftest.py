@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 # A short run that reaches gradient steps and target updates: learning starts at 200, train every 10, target every 50.
 SHORT = ["--total-timesteps", "400", "--learning-starts", "200", "--train-frequency", "10"]
 SHORT += ["--target-network-frequency", "50", "--buffer-size", "1000", "--batch-size", "32"]
+# `--cuda` is on by default: the scripts run on the GPU where there is one, and say so on their first line.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_script(name: str):

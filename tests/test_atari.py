@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 400 frames)
-from conftest import ROOT, load_script, only_run_dir, read_metrics, run_script, script_env, summary
+from conftest import DEVICE, ROOT, load_script, only_run_dir, read_metrics, run_script, script_env, summary
 from gymnasium.vector import AutoresetMode
 
 atari = load_script("dqn_atari.py")
@@ -107,7 +107,7 @@ def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
     proc = run_script(
         "dqn_atari.py", *TOY, *SHORT, "--num-envs", "2", "--save-model", "--eval-episodes", "2", cwd=workdir
     )
-    assert proc.stdout.splitlines()[0].startswith("device: cpu")
+    assert proc.stdout.splitlines()[0].startswith(f"device: {DEVICE}")
     assert "eval: mean return" in proc.stdout and len(read_metrics(only_run_dir(workdir), "eval/episodic_return")) == 2
     counts = summary(proc.stdout)
     assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
