@@ -156,12 +156,26 @@ def floor() -> None:
         loss.backward()
         optimizer.step()
 
+    weights = [m.weight.detach() for m in q_network.network if isinstance(m, torch.nn.Linear)]
+    activations = [obs] + [torch.randn(batch, w.shape[0]) for w in weights]  # each layer's input, then the output
+
+    def matrix_products():
+        """The products in bare_update, with its shapes: 3 forward per network, then the gradients' 5."""
+        for _ in range(2):
+            for x, w in zip(activations[:-1], weights, strict=True):
+                x @ w.T
+        for x, grad_out in zip(activations[:-1], activations[1:], strict=True):
+            grad_out.T @ x  # weight gradients
+        for w, grad_out in zip(weights[1:], activations[2:], strict=True):
+            grad_out @ w  # input gradients (none for the first layer's input)
+
     env_us = per_call_us(lambda: envs.step(actions))
     torch_greedy_us = per_call_us(lambda: dqn.greedy_actions(q_network, one_obs, torch.device("cpu")))
     numpy_greedy = dqn.numpy_greedy(q_network, 4)
     assert numpy_greedy is not None, "dqn.numpy_greedy declined the network"
     greedy_us = per_call_us(lambda: numpy_greedy(one_obs))
     update_us = per_call_us(bare_update)
+    products_us = per_call_us(matrix_products)
     h = CLEANRL
     epsilons = [
         dqn.linear_schedule(h["start_e"], h["end_e"], h["exploration_fraction"] * h["total_timesteps"], t)
@@ -177,6 +191,7 @@ def floor() -> None:
         f"bare update (batch {batch}, target, Huber, backward, fused Adam): {update_us:7.1f} us per call, "
         f"{updates:.2f} per env step"
     )
+    print(f"  (its matrix products alone, same shapes: {products_us:.1f} us per update)")
     print(f"floor: {per_step:.1f} us per env step = at most {1e6 / per_step:,.0f} SPS at CleanRL's settings")
 
 
