@@ -180,7 +180,7 @@ class ReplayBuffer:
     gather samples a batch, on the CPU and on the GPU alike. `next_obs` is stored per transition, so
     a truncated step keeps its true final observation. Sampling is uniform, with replacement.
     For a GPU buffer, rows wait on the host (`stage_on_host`) and travel in one copy when the buffer is next
-    read: one host-to-device copy per gradient step instead of one per env step.
+    read or 1,024 rows wait: one host-to-device copy per gradient step, not one per env step.
     """
 
     def __init__(self, capacity: int, obs_dim: int, device: torch.device, stage_on_host: bool | None = None):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from conftest import load_script
+from conftest import DEVICE, load_script
 
 SCRIPTS = ["dqn.py", "double_dqn.py"]
 
@@ -106,7 +106,7 @@ def test_soft_update_arithmetic(script):
 def fill(buffer, steps, num_envs, first_step=0):
     """Add `steps` vector steps whose obs encode (step, env): obs = [10 * step + env, -1], next_obs = obs + 1."""
     for step in range(first_step, first_step + steps):
-        obs = np.array([[10 * step + e, -1.0] for e in range(num_envs)], dtype=np.float32)
+        obs = np.stack([10 * step + np.arange(num_envs), np.full(num_envs, -1)], axis=1).astype(np.float32)
         buffer.add(obs, obs + 1, np.arange(num_envs) % 3, obs[:, 0] / 2, (obs[:, 0] % 2 == 0))
 
 
@@ -149,28 +149,31 @@ def test_replay_buffer_state_round_trip(script):
     assert copy.pos == 6
 
 
-@pytest.mark.parametrize(("capacity", "num_envs"), [(7, 3), (50, 50), (2000, 3)])
+@pytest.mark.parametrize(("capacity", "num_envs"), [(7, 3), (50, 50), (2000, 3), (3000, 1500)])
 def test_replay_buffer_staged_on_host_holds_the_same_rows(script, capacity, num_envs):
     """A GPU buffer keeps new rows on the host until it is read; it must hold and sample what a direct one does.
 
-    Run here on the CPU: through ring wrap-around, flushes at the 1,024-row stage limit and partial stages.
+    On the test machine's device (the CPU in CI): through ring wrap-around, flushes at the 1,024-row stage
+    limit, one add larger than that limit, partial stages, and a restore over staged rows.
     """
-    cpu = torch.device("cpu")
-    assert not script.ReplayBuffer(capacity, 2, cpu).stage_on_host  # the CPU writes directly by default
-    direct, staged = (script.ReplayBuffer(capacity, 2, cpu, stage_on_host=on) for on in (False, True))
+    assert not script.ReplayBuffer(capacity, 2, torch.device("cpu")).stage_on_host  # the CPU writes directly
+    device = torch.device(DEVICE)
+    direct, staged = (script.ReplayBuffer(capacity, 2, device, stage_on_host=on) for on in (False, True))
     step = 0
     for steps in (1, 5, 300, 2, 17, 401):
         for rb in (direct, staged):
             fill(rb, steps, num_envs, first_step=step)
         step += steps
         assert staged.staged  # rows wait on the host until the next read
-        a, b = (rb.sample(32, torch.Generator().manual_seed(step)) for rb in (direct, staged))
+        a, b = (rb.sample(32, torch.Generator(device).manual_seed(step)) for rb in (direct, staged))
         assert all(torch.equal(a[k], b[k]) for k in a) and not staged.staged
         assert (direct.pos, direct.size) == (staged.pos, staged.size) and torch.equal(direct.data, staged.data)
     fill(staged, 3, num_envs, first_step=step)
     fill(direct, 3, num_envs, first_step=step)
-    restored = script.ReplayBuffer(capacity, 2, cpu, stage_on_host=True)
+    restored = script.ReplayBuffer(capacity, 2, device, stage_on_host=True)
+    fill(restored, 2, num_envs, first_step=10**5)  # staged rows that the restore must drop
     restored.load_state_dict(staged.state_dict())  # saving writes the staged rows first
+    restored.flush()  # nothing staged before the restore may land now
     assert torch.equal(restored.data, direct.data) and (restored.pos, restored.size) == (direct.pos, direct.size)
 
 
