@@ -1,8 +1,8 @@
 """Learning: with its default flags and a fixed seed, dqn.py solves CartPole-v1 (about 20 s here).
 
-Not every seed does at the default budget (7 of seeds 1-10; README): seed 7 is one that does on a CPU. A seed's
-run depends on the arithmetic, and CUDA rounds differently (on an H100 the same seed peaked at 275), so the test
-pins the CPU.
+Not every seed does at the default budget (23 of seeds 1-30; README): seed 8 is one that does on a CPU. A seed's
+run depends on the arithmetic, and CUDA rounds differently (on an H100, seed 7 of the previous defaults peaked at
+275 where the CPU solved it), so the test pins the CPU.
 """
 
 import numpy as np
@@ -10,7 +10,7 @@ from conftest import only_run_dir, read_metrics, run_script
 
 
 def test_dqn_solves_cartpole_with_defaults(workdir):
-    run_script("dqn.py", "--seed", "7", "--no-cuda", cwd=workdir)
+    run_script("dqn.py", "--seed", "8", "--no-cuda", cwd=workdir)
     returns = [float(r["value"]) for r in read_metrics(only_run_dir(workdir), "charts/episodic_return")]
     means = [np.mean(returns[i - 20 : i]) for i in range(20, len(returns) + 1)]
     assert max(means) >= 475, f"best mean of 20 consecutive returns: {max(means):.1f}"
