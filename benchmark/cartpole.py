@@ -4,6 +4,7 @@
     python benchmark/cartpole.py sps --device cuda   # the same with both on the GPU
     python benchmark/cartpole.py solve --seeds 1 2 3 4 5   # wall time to solve and final return, default flags
     python benchmark/cartpole.py solve --seeds 6 7 -- --gamma 0.995   # the same with flags changed
+    python benchmark/cartpole.py solve-sb3 --seeds 1 2 3   # the same figures for SB3 DQN at its zoo settings
     python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
     python benchmark/cartpole.py parts               # where the time of the real loop goes (timed copy of it)
 
@@ -39,6 +40,20 @@ CLEANRL = dict(
     exploration_fraction=0.5,
     total_timesteps=50_000,
     max_grad_norm=0,  # CleanRL does not clip gradients (SB3 does, at its default 10)
+)
+# rl-baselines3-zoo's tuned CartPole-v1 settings for SB3's DQN (hyperparams/dqn.yml; 50k steps).
+SB3_ZOO = dict(
+    learning_rate=2.3e-3,
+    batch_size=64,
+    buffer_size=100_000,
+    learning_starts=1000,
+    gamma=0.99,
+    target_update_interval=10,
+    train_freq=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
+    exploration_final_eps=0.04,
+    policy_kwargs=dict(net_arch=[256, 256]),
 )
 SOLVED = 475.0
 
@@ -112,6 +127,31 @@ def sps_sb3(device: str) -> float:
     start = time.time()
     model.learn(h["total_timesteps"])
     return h["total_timesteps"] / (time.time() - start)
+
+
+def solve_sb3(seed: int) -> tuple[float, list[tuple[int, float, float]]]:
+    """Train SB3's DQN at its zoo settings for 50k steps: wall seconds of training and every training episode's
+    (env step, wall seconds since training started, return), as `episode_returns` gives them for ours."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Record(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.start, self.returns = time.time(), []
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:  # SB3's Monitor: the finished episode's return
+                    self.returns.append((self.num_timesteps, time.time() - self.start, float(info["episode"]["r"])))
+            return True
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    model = DQN("MlpPolicy", gym.make("CartPole-v1"), seed=seed, device="cpu", **SB3_ZOO)
+    record, start = Record(), time.time()
+    model.learn(50_000, callback=record)
+    return time.time() - start, record.returns
 
 
 def per_call_us(fn, calls: int = 3000) -> float:
@@ -250,7 +290,7 @@ def parts(script: str) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["sps", "solve", "floor", "parts"])
+    parser.add_argument("what", choices=["sps", "solve", "solve-sb3", "floor", "parts"])
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
@@ -259,6 +299,8 @@ def main():
     if "--" in argv:  # solve: what follows `--` goes to the script
         argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     a = parser.parse_args(argv)
+    if script_flags and a.what != "solve":
+        parser.error(f"flags after -- go to the script of `solve`, not to `{a.what}`")
     if a.what == "floor":
         floor()
     elif a.what == "parts":
@@ -269,12 +311,17 @@ def main():
             ours, sb3 = sps_ours(a.script, a.device), sps_sb3(a.device)
             print(f"{a.script}: {ours:,.0f} SPS | SB3 DQN: {sb3:,.0f} SPS | ratio {ours / sb3:.2f}x")
     else:
+        learner = "SB3 DQN at rl-baselines3-zoo's settings" if a.what == "solve-sb3" else a.script
         changed = " ".join(script_flags) or "none"
-        print(f"{a.script} on CartPole-v1, flags changed: {changed}; solved = mean of the last 20 returns >= {SOLVED}")
+        print(f"{learner} on CartPole-v1, flags changed: {changed}; solved = mean of the last 20 returns >= {SOLVED}")
         finals, solve_times = [], []
         for seed in a.seeds:
-            wall, run_dir = run_ours(a.script, ["--seed", str(seed), *script_flags], RESULTS / "solve" / a.script[:-3])
-            returns = episode_returns(run_dir)
+            if a.what == "solve-sb3":
+                wall, returns = solve_sb3(seed)
+            else:
+                cwd = RESULTS / "solve" / a.script[:-3]
+                wall, run_dir = run_ours(a.script, ["--seed", str(seed), *script_flags], cwd)
+                returns = episode_returns(run_dir)
             solved = first_solved(returns)
             final = float(np.mean([r for _, _, r in returns[-20:]]))
             finals.append(final)
@@ -284,7 +331,7 @@ def main():
             print(f"seed {seed}: solved {where}; last-20 mean {final:.1f}; process wall {wall:.1f} s")
         print(
             f"solved {len(solve_times)}/{len(a.seeds)} seeds; median time to solve "
-            f"{np.median(solve_times) if solve_times else float('nan'):.1f} s; "
+            f"{f'{np.median(solve_times):.1f} s' if solve_times else '-'}; "
             f"final last-20 mean over seeds {np.mean(finals):.1f} +- {np.std(finals):.1f}"
         )
 
