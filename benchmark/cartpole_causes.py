@@ -1,0 +1,88 @@
+"""Why CartPole-v1 episodes end during training: the cart leaving the track, or the pole falling.
+
+    python benchmark/cartpole_causes.py --seeds 2 4               # dqn.py, default flags
+    python benchmark/cartpole_causes.py --seeds 4 -- --gamma 0.995  # flags after -- go to the script
+
+Runs the script on `cartpole_causes:CartPoleCauses-v1`, CartPole-v1 itself (same class, same dynamics, same
+returns for a seed) but for one addition: each termination appends `env_step episode_length cause` to the file
+named by $CARTPOLE_CAUSES, where cause is `x` (|cart position| > 2.4) or `angle` (|pole angle| > 12 degrees).
+Truncations at 500 steps are not terminations and are not written. Prints, per 5k env steps, the episodes that
+terminated, the share that left the track, and their mean length. Importing this module registers the env;
+the script imports it through gymnasium's `module:EnvId` syntax. Runs go under benchmark/results/ (git-ignored).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from cartpole import episode_returns  # benchmark/cartpole.py, beside this file
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+HERE = Path(__file__).resolve().parent
+ENV_ID = "cartpole_causes:CartPoleCauses-v1"
+
+
+class CartPoleCauses(CartPoleEnv):
+    """CartPole-v1 that writes the cause of each termination to $CARTPOLE_CAUSES (env steps counted per env)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.env_steps, self.episode_length = 0, 0
+
+    def reset(self, **kwargs):
+        self.episode_length = 0
+        return super().reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.env_steps += 1
+        self.episode_length += 1
+        if terminated:
+            cause = "x" if abs(obs[0]) > self.x_threshold else "angle"
+            with open(os.environ["CARTPOLE_CAUSES"], "a") as f:
+                f.write(f"{self.env_steps} {self.episode_length} {cause}\n")
+        return obs, reward, terminated, truncated, info
+
+
+gym.register("CartPoleCauses-v1", entry_point=CartPoleCauses, max_episode_steps=500, reward_threshold=475.0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--script", default="dqn.py")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--bin", type=int, default=5000, help="env steps per row of the table")
+    argv, script_flags = sys.argv[1:], []
+    if "--" in argv:
+        argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+    a = parser.parse_args(argv)
+    for seed in a.seeds:
+        cwd = HERE / "results" / "causes" / f"{a.script[:-3]}_seed{seed}"
+        cwd.mkdir(parents=True, exist_ok=True)
+        causes_file = cwd / "causes.txt"
+        causes_file.unlink(missing_ok=True)
+        env = dict(os.environ, CARTPOLE_CAUSES=str(causes_file), PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
+        command = [sys.executable, str(HERE.parent / a.script), "--seed", str(seed), "--env-id", ENV_ID, *script_flags]
+        before = set((cwd / "runs").glob("*"))
+        subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+        (run_dir,) = set((cwd / "runs").glob("*")) - before
+        final = np.mean([r for _, _, r in episode_returns(run_dir)[-20:]])
+        print(f"{a.script} seed {seed}, flags changed: {' '.join(script_flags) or 'none'}; last-20 mean {final:.1f}")
+        rows = [line.split() for line in causes_file.read_text().splitlines()]
+        steps = np.array([int(r[0]) for r in rows])
+        lengths = np.array([int(r[1]) for r in rows])
+        left_track = np.array([r[2] == "x" for r in rows])
+        print(f"  {'env steps':>15} | terminated episodes | cart left the track | their mean length")
+        for end in range(a.bin, int(steps.max(initial=0)) + a.bin, a.bin):
+            m = (steps > end - a.bin) & (steps <= end)
+            if m.any():
+                window = f"{end - a.bin:>7,}-{end:<7,}"
+                print(f"  {window} | {m.sum():>19} | {left_track[m].mean():>19.0%} | {lengths[m].mean():>17.0f}")
+
+
+if __name__ == "__main__":
+    main()
