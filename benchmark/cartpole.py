@@ -130,8 +130,9 @@ def sps_sb3(device: str) -> float:
 
 
 def solve_sb3(seed: int) -> tuple[float, list[tuple[int, float, float]]]:
-    """Train SB3's DQN at its zoo settings for 50k steps: wall seconds of training and every training episode's
-    (env step, wall seconds since training started, return), as `episode_returns` gives them for ours."""
+    """Train SB3's DQN at its zoo settings for 50k steps (SB3 rounds up to whole 256-step rollouts: 50,176): wall
+    seconds of training and every training episode's (env step, wall seconds since training started, return),
+    as `episode_returns` gives them for ours."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import DQN
@@ -328,7 +329,8 @@ def main():
             if solved:
                 solve_times.append(solved[1])
             where = f"step {solved[0]:,} at {solved[1]:.1f} s" if solved else "never"
-            print(f"seed {seed}: solved {where}; last-20 mean {final:.1f}; process wall {wall:.1f} s")
+            wall_of = "training" if a.what == "solve-sb3" else "process"
+            print(f"seed {seed}: solved {where}; last-20 mean {final:.1f}; {wall_of} wall {wall:.1f} s")
         print(
             f"solved {len(solve_times)}/{len(a.seeds)} seeds; median time to solve "
             f"{f'{np.median(solve_times):.1f} s' if solve_times else '-'}; "

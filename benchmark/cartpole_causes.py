@@ -6,9 +6,11 @@
 Runs the script on `cartpole_causes:CartPoleCauses-v1`, CartPole-v1 itself (same class, same dynamics, same
 returns for a seed) but for one addition: each termination appends `env_step episode_length cause` to the file
 named by $CARTPOLE_CAUSES, where cause is `x` (|cart position| > 2.4) or `angle` (|pole angle| > 12 degrees).
-Truncations at 500 steps are not terminations and are not written. Prints, per 5k env steps, the episodes that
-terminated, the share that left the track, and their mean length. Importing this module registers the env;
-the script imports it through gymnasium's `module:EnvId` syntax. Runs go under benchmark/results/ (git-ignored).
+Truncations at 500 steps are not terminations and are not written. One env, one run: `--num-envs`,
+`--save-model` and `--resume` are refused, since the env counts its own steps. Prints, per 5k env steps,
+the episodes that terminated, the share that left the track, and their mean length. Importing this module
+registers the env; the script imports it through gymnasium's `module:EnvId` syntax. Runs go under
+benchmark/results/ (git-ignored).
 """
 
 import argparse
@@ -31,7 +33,9 @@ class CartPoleCauses(CartPoleEnv):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.env_steps, self.episode_length = 0, 0
+        if "CARTPOLE_CAUSES" not in os.environ:
+            raise RuntimeError("CartPoleCauses-v1 writes to the file named by $CARTPOLE_CAUSES, which is not set")
+        self.causes_path, self.env_steps, self.episode_length = os.environ["CARTPOLE_CAUSES"], 0, 0
 
     def reset(self, **kwargs):
         self.episode_length = 0
@@ -43,7 +47,7 @@ class CartPoleCauses(CartPoleEnv):
         self.episode_length += 1
         if terminated:
             cause = "x" if abs(obs[0]) > self.x_threshold else "angle"
-            with open(os.environ["CARTPOLE_CAUSES"], "a") as f:
+            with open(self.causes_path, "a") as f:
                 f.write(f"{self.env_steps} {self.episode_length} {cause}\n")
         return obs, reward, terminated, truncated, info
 
@@ -60,28 +64,37 @@ def main():
     if "--" in argv:
         argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     a = parser.parse_args(argv)
+    # The env counts its own steps: one env, one training run, or the counts stop being the script's env steps.
+    for flag in ("--num-envs", "--save-model", "--resume"):
+        if any(f == flag or f.startswith(flag + "=") for f in script_flags):
+            parser.error(f"{flag} is not supported here: the table needs one env and one uninterrupted training run")
     for seed in a.seeds:
         cwd = HERE / "results" / "causes" / f"{a.script[:-3]}_seed{seed}"
         cwd.mkdir(parents=True, exist_ok=True)
         causes_file = cwd / "causes.txt"
-        causes_file.unlink(missing_ok=True)
-        env = dict(os.environ, CARTPOLE_CAUSES=str(causes_file), PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
+        causes_file.write_text("")  # a run without terminations leaves it empty
+        python_path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
+        env = dict(os.environ, CARTPOLE_CAUSES=str(causes_file), PYTHONPATH=python_path)
         command = [sys.executable, str(HERE.parent / a.script), "--seed", str(seed), "--env-id", ENV_ID, *script_flags]
         before = set((cwd / "runs").glob("*"))
         subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
         (run_dir,) = set((cwd / "runs").glob("*")) - before
-        final = np.mean([r for _, _, r in episode_returns(run_dir)[-20:]])
-        print(f"{a.script} seed {seed}, flags changed: {' '.join(script_flags) or 'none'}; last-20 mean {final:.1f}")
+        returns = episode_returns(run_dir)
+        final = f"{np.mean([r for _, _, r in returns[-20:]]):.1f}" if returns else "- (no episode ended)"
+        print(f"{a.script} seed {seed}, flags changed: {' '.join(script_flags) or 'none'}; last-20 mean {final}")
         rows = [line.split() for line in causes_file.read_text().splitlines()]
         steps = np.array([int(r[0]) for r in rows])
         lengths = np.array([int(r[1]) for r in rows])
         left_track = np.array([r[2] == "x" for r in rows])
         print(f"  {'env steps':>15} | terminated episodes | cart left the track | their mean length")
-        for end in range(a.bin, int(steps.max(initial=0)) + a.bin, a.bin):
+        last_step = max([step for step, _, _ in returns] + [int(steps.max(initial=0))])
+        for end in range(a.bin, last_step + a.bin, a.bin):  # every window up to the last episode's end
             m = (steps > end - a.bin) & (steps <= end)
+            window = f"{end - a.bin:>7,}-{end:<7,}"
             if m.any():
-                window = f"{end - a.bin:>7,}-{end:<7,}"
                 print(f"  {window} | {m.sum():>19} | {left_track[m].mean():>19.0%} | {lengths[m].mean():>17.0f}")
+            else:
+                print(f"  {window} | {0:>19} | {'-':>19} | {'-':>17}")
 
 
 if __name__ == "__main__":
