@@ -60,6 +60,7 @@ def main():
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--bin", type=int, default=5000, help="env steps per row of the table")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "causes", help="folder of the runs")
     argv, script_flags = sys.argv[1:], []
     if "--" in argv:
         argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
@@ -69,7 +70,7 @@ def main():
         if any(f == flag or f.startswith(flag + "=") for f in script_flags):
             parser.error(f"{flag} is not supported here: the table needs one env and one uninterrupted training run")
     for seed in a.seeds:
-        cwd = HERE / "results" / "causes" / f"{a.script[:-3]}_seed{seed}"
+        cwd = a.out / f"{a.script[:-3]}_seed{seed}"
         cwd.mkdir(parents=True, exist_ok=True)
         causes_file = cwd / "causes.txt"
         causes_file.write_text("")  # a run without terminations leaves it empty
