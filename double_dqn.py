@@ -76,6 +76,11 @@ class Args:
     """env steps of training, summed over all envs (tuned: solved by ~40k; CleanRL trains 500k)"""
     learning_rate: float = 1e-3
     """Adam learning rate (tuned; CleanRL 2.5e-4 learns too slowly for the budget)"""
+    amsgrad: bool = True
+    """if True, Adam's AMSGrad variant (Reddi et al. 2018): a parameter's step size never grows back as its TD
+    gradients shrink (tuned: with 256-256, seeds 1-20 ended at 465.4 with it, 378.1 without; CleanRL and SB3 off)"""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84)"""
     num_envs: int = 1
     """parallel envs; all step counts here are summed over them"""
     buffer_size: int = 100_000
@@ -124,17 +129,15 @@ def make_env(env_id: str, idx: int, capture_video: bool, run_name: str):
 
 
 class QNetwork(nn.Module):
-    """MLP from a flat observation to one Q-value per action (CleanRL's 120-84 architecture)."""
+    """MLP from a flat observation to one Q-value per action, a ReLU after each hidden layer."""
 
-    def __init__(self, obs_dim: int, n_actions: int):
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...]):
         super().__init__()
-        self.network = nn.Sequential(
-            nn.Linear(obs_dim, 120),
-            nn.ReLU(),
-            nn.Linear(120, 84),
-            nn.ReLU(),
-            nn.Linear(84, n_actions),
-        )
+        layers, width = [], obs_dim
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        self.network = nn.Sequential(*layers, nn.Linear(width, n_actions))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
@@ -283,6 +286,8 @@ def validate_args(args: Args) -> str | None:
         return f"--learning-rate {args.learning_rate}: must be > 0"
     if not args.max_grad_norm >= 0:
         return f"--max-grad-norm {args.max_grad_norm}: must be >= 0 (0: no clipping)"
+    if not all(width > 0 for width in args.hidden_sizes):
+        return f"--hidden-sizes {' '.join(map(str, args.hidden_sizes))}: every width must be a positive integer"
     if args.batch_size > args.buffer_size:
         return f"--batch-size {args.batch_size}: must be <= --buffer-size ({args.buffer_size})"
     if args.learning_starts >= args.total_timesteps:
@@ -415,7 +420,7 @@ def numpy_greedy(q_network: nn.Module, obs_dim: int) -> Callable[[np.ndarray], n
 def evaluate(model_path: str, args: Args, device: torch.device, run_name: str) -> list[float]:
     """Play `eval_episodes` episodes with the saved weights (epsilon-greedy at `eval_epsilon`); their returns."""
     env = gym.vector.SyncVectorEnv([make_env(args.env_id, 0, False, run_name)], autoreset_mode=AutoresetMode.SAME_STEP)
-    q_network = QNetwork(env.single_observation_space.shape[0], env.single_action_space.n).to(device)
+    q_network = QNetwork(env.single_observation_space.shape[0], env.single_action_space.n, args.hidden_sizes).to(device)
     q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     rng = np.random.default_rng(args.seed + 1)
     obs, _ = env.reset(seed=args.seed + 1)
@@ -500,9 +505,11 @@ if __name__ == "__main__":
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only Discrete action spaces are supported"
 
-    q_network = QNetwork(obs_dim, n_actions).to(device)
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=device.type in ("cpu", "cuda"))
-    target_network = QNetwork(obs_dim, n_actions).to(device)
+    q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(device)
+    optimizer = torch.optim.Adam(
+        q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=device.type in ("cpu", "cuda")
+    )
+    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(device)
     target_network.load_state_dict(q_network.state_dict())
     rb = ReplayBuffer(args.buffer_size, obs_dim, buffer_device)
 

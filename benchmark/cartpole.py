@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmark" / "results"
 # CleanRL's dqn.py defaults for CartPole, shortened to 50k steps (exploration over the first half, as in CleanRL).
 CLEANRL = dict(
+    hidden_sizes=(120, 84),
+    amsgrad=False,  # CleanRL's optimizer is plain Adam
     learning_rate=2.5e-4,
     buffer_size=10_000,
     learning_starts=10_000,
@@ -59,7 +61,15 @@ SOLVED = 475.0
 
 
 def flags(hparams: dict) -> list[str]:
-    return [x for k, v in hparams.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    """Command-line flags for the scripts: `--name value`, `--name v1 v2` for a tuple, `--[no-]name` for a bool."""
+    out = []
+    for name, value in hparams.items():
+        name = name.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(f"--{'' if value else 'no-'}{name}")
+        else:
+            out += [f"--{name}", *map(str, value if isinstance(value, tuple) else [value])]
+    return out
 
 
 def episode_returns(run_dir: Path) -> list[tuple[int, float, float]]:
@@ -119,7 +129,7 @@ def sps_sb3(device: str) -> float:
         exploration_initial_eps=h["start_e"],
         exploration_final_eps=h["end_e"],
         exploration_fraction=h["exploration_fraction"],
-        policy_kwargs=dict(net_arch=[120, 84]),
+        policy_kwargs=dict(net_arch=list(h["hidden_sizes"])),
         seed=1,
         device=device,
     )
@@ -183,7 +193,7 @@ def floor() -> None:
     )
     envs.reset(seed=0)
     actions = np.zeros(1, dtype=np.int64)
-    q_network, target_network = dqn.QNetwork(4, 2), dqn.QNetwork(4, 2)
+    q_network, target_network = (dqn.QNetwork(4, 2, CLEANRL["hidden_sizes"]) for _ in range(2))
     optimizer = torch.optim.Adam(q_network.parameters(), lr=CLEANRL["learning_rate"], fused=True)
     one_obs = np.zeros((1, 4), dtype=np.float32)
     batch = CLEANRL["batch_size"]

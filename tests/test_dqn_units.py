@@ -177,15 +177,18 @@ def test_replay_buffer_staged_on_host_holds_the_same_rows(script, capacity, num_
     assert torch.equal(restored.data, direct.data) and (restored.pos, restored.size) == (direct.pos, direct.size)
 
 
-def test_q_network_shapes(script):
-    q = script.QNetwork(obs_dim=4, n_actions=3)
+def test_q_network_layers_follow_hidden_sizes(script):
+    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(5, 7))
+    assert [tuple(m.weight.shape) for m in q.network if isinstance(m, nn.Linear)] == [(5, 4), (7, 5), (3, 7)]
+    assert [type(m) for m in q.network] == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
     assert q(torch.zeros(1, 4)).shape == (1, 3) and q(torch.zeros(32, 4)).shape == (32, 3)
+    assert [type(m) for m in script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=()).network] == [nn.Linear]
 
 
 def test_numpy_greedy_matches_torch_and_follows_updates(script):
     """The NumPy policy picks torch's actions, and sees an optimizer step at once (it reads the same memory)."""
     torch.manual_seed(0)
-    q = script.QNetwork(obs_dim=4, n_actions=3)
+    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=script.Args().hidden_sizes)
     greedy = script.numpy_greedy(q, obs_dim=4)
     obs = np.random.default_rng(1).standard_normal((256, 4)).astype(np.float32)
 
@@ -194,7 +197,7 @@ def test_numpy_greedy_matches_torch_and_follows_updates(script):
 
     before = greedy(obs)
     assert before.shape == (256,) and np.array_equal(before, torch_greedy())
-    optimizer = torch.optim.Adam(q.parameters(), lr=0.1, fused=True)  # as in the training loop
+    optimizer = torch.optim.Adam(q.parameters(), lr=0.1, amsgrad=True, fused=True)  # as in the training loop
     q(torch.from_numpy(obs))[:, 0].sum().neg().backward()  # push Q(., 0) down everywhere
     optimizer.step()
     after = greedy(obs)
@@ -216,7 +219,7 @@ def test_numpy_greedy_declines_what_it_cannot_copy(script):
     """Whatever it cannot reproduce gets None (torch acts): an unknown layer, other outputs, other parameters."""
 
     def q_network():
-        return script.QNetwork(obs_dim=4, n_actions=2)
+        return script.QNetwork(obs_dim=4, n_actions=2, hidden_sizes=(120, 84))
 
     assert script.numpy_greedy(q_network(), obs_dim=4) is not None
     layer_norm = q_network()

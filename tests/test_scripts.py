@@ -127,11 +127,22 @@ def test_max_grad_norm_clips_and_zero_turns_it_off(script, tmp_path):
     assert not same_weights(off, tight)  # a norm below the gradient's does change the updates
 
 
+def test_hidden_sizes_and_amsgrad_reach_the_run(script, tmp_path):
+    _, default = returns_and_weights(script, tmp_path / "default")
+    _, plain_adam = returns_and_weights(script, tmp_path / "plain", "--no-amsgrad")
+    _, small = returns_and_weights(script, tmp_path / "small", "--hidden-sizes", "16")
+    widths = load_script(script).Args().hidden_sizes
+    assert [tuple(w.shape) for k, w in default.items() if k.endswith("weight")][0] == (widths[0], 4)
+    assert [tuple(w.shape) for w in small.values()] == [(16, 4), (16,), (2, 16), (2,)]
+    assert not same_weights(default, plain_adam)
+
+
 def test_save_model_writes_weights_and_evaluates(script, workdir):
     proc = run_script(script, *SHORT, "--save-model", "--eval-episodes", "3", cwd=workdir)
     run_dir = only_run_dir(workdir)
     state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
-    load_script(script).QNetwork(4, 2).load_state_dict(state)
+    module = load_script(script)
+    module.QNetwork(4, 2, module.Args().hidden_sizes).load_state_dict(state)
     assert len(read_metrics(run_dir, "eval/episodic_return")) == 3
     assert "eval: mean return" in proc.stdout
 
@@ -149,6 +160,7 @@ BAD_INPUT = [
     (["--target-network-frequency", "0"], "--target-network-frequency"),
     (["--learning-rate", "0"], "--learning-rate"),
     (["--max-grad-norm", "-1"], "--max-grad-norm"),
+    (["--hidden-sizes", "64", "0"], "--hidden-sizes"),
     (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
     (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
     (["--gamma", "1.5"], "--gamma"),
