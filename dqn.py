@@ -286,8 +286,9 @@ def validate_args(args: Args) -> str | None:
         return f"--learning-rate {args.learning_rate}: must be > 0"
     if not args.max_grad_norm >= 0:
         return f"--max-grad-norm {args.max_grad_norm}: must be >= 0 (0: no clipping)"
-    if not all(width > 0 for width in args.hidden_sizes):
-        return f"--hidden-sizes {' '.join(map(str, args.hidden_sizes))}: every width must be a positive integer"
+    if not args.hidden_sizes or not all(width > 0 for width in args.hidden_sizes):
+        widths = " ".join(map(str, args.hidden_sizes))
+        return f"--hidden-sizes {widths}: must be one or more positive integers (the hidden layers' widths)"
     if args.batch_size > args.buffer_size:
         return f"--batch-size {args.batch_size}: must be <= --buffer-size ({args.buffer_size})"
     if args.learning_starts >= args.total_timesteps:
@@ -516,7 +517,11 @@ if __name__ == "__main__":
     counters = {"global_step": 0, "gradient_steps": 0, "target_updates": 0, "episodes": 0, "elapsed": 0.0}
     counters["learning_start_step"] = args.learning_starts
     if checkpoint is not None:
-        q_network.load_state_dict(checkpoint["q_network"])
+        try:
+            q_network.load_state_dict(checkpoint["q_network"])
+        except RuntimeError:  # e.g. a checkpoint from before --hidden-sizes, whose network was 120-84
+            widths = " ".join(map(str, args.hidden_sizes))
+            fail(f"--resume {args.resume}: its network does not match --hidden-sizes {widths}")
         target_network.load_state_dict(checkpoint["target_network"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         counters = checkpoint["counters"]

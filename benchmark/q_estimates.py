@@ -46,8 +46,10 @@ def greedy_estimates(script: str, run_dir: Path, env_id: str, seed: int, episode
     agent = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(agent)
     env = gym.make(env_id)
-    q_network = agent.QNetwork(env.observation_space.shape[0], env.action_space.n, agent.Args().hidden_sizes)
-    q_network.load_state_dict(torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True))
+    state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
+    widths = tuple(w.shape[0] for name, w in state.items() if name.endswith("weight"))[:-1]  # a run of any defaults
+    q_network = agent.QNetwork(env.observation_space.shape[0], env.action_space.n, widths)
+    q_network.load_state_dict(state)
     estimates, realised, episode_returns = [], [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=10_000 + 100 * seed + episode)

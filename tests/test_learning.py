@@ -1,4 +1,4 @@
-"""Learning: with its default flags and a fixed seed, dqn.py solves CartPole-v1 (about 40 s here, one thread).
+"""Learning: with its default flags and a fixed seed, dqn.py solves CartPole-v1 (about 50 s here, one thread).
 
 Not every seed does at the default budget (23 of seeds 1-30; README): seed 8 is one that does on a CPU, and ends
 at 483.0. A seed's run depends on the arithmetic, and CUDA rounds differently (on an H100, seed 7 of earlier

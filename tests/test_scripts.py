@@ -127,14 +127,30 @@ def test_max_grad_norm_clips_and_zero_turns_it_off(script, tmp_path):
     assert not same_weights(off, tight)  # a norm below the gradient's does change the updates
 
 
-def test_hidden_sizes_and_amsgrad_reach_the_run(script, tmp_path):
-    _, default = returns_and_weights(script, tmp_path / "default")
-    _, plain_adam = returns_and_weights(script, tmp_path / "plain", "--no-amsgrad")
-    _, small = returns_and_weights(script, tmp_path / "small", "--hidden-sizes", "16")
+def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp_path):
+    checkpoints = {}
+    for name, extra in (("default", []), ("custom", ["--hidden-sizes", "16", "--no-amsgrad"])):
+        (tmp_path / name).mkdir()
+        run_script(script, *SHORT, "--checkpoint-frequency", "400", *extra, cwd=tmp_path / name)
+        checkpoints[name] = only_run_dir(tmp_path / name) / "checkpoint.pt"
+    default, custom = (torch.load(checkpoints[n], weights_only=True) for n in ("default", "custom"))
     widths = load_script(script).Args().hidden_sizes
-    assert [tuple(w.shape) for k, w in default.items() if k.endswith("weight")][0] == (widths[0], 4)
-    assert [tuple(w.shape) for w in small.values()] == [(16, 4), (16,), (2, 16), (2,)]
-    assert not same_weights(default, plain_adam)
+    weight_shapes = [tuple(w.shape) for k, w in default["q_network"].items() if k.endswith("weight")]
+    assert weight_shapes == list(zip((*widths, 2), (4, *widths), strict=True))
+    assert [tuple(w.shape) for w in custom["q_network"].values()] == [(16, 4), (16,), (2, 16), (2,)]
+    for state, amsgrad in ((default, True), (custom, False)):
+        assert state["optimizer"]["param_groups"][0]["amsgrad"] is amsgrad
+        assert ("max_exp_avg_sq" in state["optimizer"]["state"][0]) is amsgrad
+
+    # A resume rebuilds the checkpoint's network, whatever the defaults; one whose network does not fit is refused.
+    resumed = run_script(script, "--resume", str(checkpoints["custom"]), "--save-model", cwd=tmp_path)
+    assert "resumed" in resumed.stdout
+    saved = torch.load(checkpoints["custom"].parent / f"{script[:-3]}.pt", weights_only=True)
+    assert saved["network.0.weight"].shape == (16, 4)
+    custom["args"].pop("hidden_sizes")  # as a checkpoint from before the flag existed
+    torch.save(custom, checkpoints["custom"])
+    refused = run_script(script, "--resume", str(checkpoints["custom"]), cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--hidden-sizes" in refused.stderr
 
 
 def test_save_model_writes_weights_and_evaluates(script, workdir):
@@ -161,6 +177,7 @@ BAD_INPUT = [
     (["--learning-rate", "0"], "--learning-rate"),
     (["--max-grad-norm", "-1"], "--max-grad-norm"),
     (["--hidden-sizes", "64", "0"], "--hidden-sizes"),
+    (["--hidden-sizes"], "--hidden-sizes"),
     (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
     (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
     (["--gamma", "1.5"], "--gamma"),
