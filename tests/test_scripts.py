@@ -149,8 +149,10 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     assert saved["network.0.weight"].shape == (16, 4)
     custom["args"].pop("hidden_sizes")  # as a checkpoint from before the flag existed
     torch.save(custom, checkpoints["custom"])
-    refused = run_script(script, "--resume", str(checkpoints["custom"]), cwd=tmp_path, check=False)
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--hidden-sizes" in refused.stderr
+    files_before = sorted(tmp_path.rglob("*"))
+    refused = run_script(script, "--resume", str(checkpoints["custom"]), "--track", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--resume" in refused.stderr
+    assert sorted(tmp_path.rglob("*")) == files_before  # refused before wandb, envs or logs start
 
 
 def test_save_model_writes_weights_and_evaluates(script, workdir):
