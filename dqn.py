@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -452,7 +452,10 @@ if __name__ == "__main__":
         except (OSError, RuntimeError, EOFError) as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
         try:
-            args = Args(**{**checkpoint["args"], **{name: getattr(args, name) for name in SESSION_FLAGS}})
+            saved = checkpoint["args"]
+            if missing := [f"--{f.name.replace('_', '-')}" for f in fields(Args) if f.name not in saved]:
+                fail(f"--resume {args.resume}: written before this script had {' '.join(missing)}; start a new run")
+            args = Args(**{**saved, **{name: getattr(args, name) for name in SESSION_FLAGS}})
         except (KeyError, TypeError) as e:
             fail(f"--resume {args.resume}: not a checkpoint of this script ({type(e).__name__}: {e})")
     if (problem := validate_args(args) or check_env(args.env_id)) is not None:
@@ -463,12 +466,6 @@ if __name__ == "__main__":
     probe = gym.make(args.env_id)
     obs_dim, n_actions = probe.observation_space.shape[0], probe.action_space.n
     probe.close()
-    if checkpoint is not None:  # refused before anything is created (e.g. a checkpoint from before --hidden-sizes)
-        shapes = {name: tuple(w.shape) for name, w in checkpoint["q_network"].items()}
-        expected = QNetwork(obs_dim, n_actions, args.hidden_sizes).state_dict()
-        if shapes != {name: tuple(w.shape) for name, w in expected.items()}:
-            widths = " ".join(map(str, args.hidden_sizes))
-            fail(f"--resume {args.resume}: its Q-network's shapes differ from the hidden widths it records ({widths})")
     # Keep the buffer on the GPU when it fits, so sampling never copies from the host.
     buffer_bytes = ReplayBuffer.nbytes(args.buffer_size, obs_dim)
     buffer_device = device if buffer_bytes < 0.8 * available_memory(device) else torch.device("cpu")

@@ -128,10 +128,10 @@ def test_max_grad_norm_clips_and_zero_turns_it_off(script, tmp_path):
 
 
 def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp_path):
-    checkpoints = {}
-    for name, extra in (("default", []), ("custom", ["--hidden-sizes", "16", "--no-amsgrad"])):
+    checkpoints, custom_flags = {}, ["--hidden-sizes", "16", "--no-amsgrad", "--checkpoint-buffer"]
+    for name, extra in (("default", []), ("custom", custom_flags)):
         (tmp_path / name).mkdir()
-        run_script(script, *SHORT, "--checkpoint-frequency", "400", *extra, cwd=tmp_path / name)
+        run_script(script, *SHORT, "--checkpoint-frequency", "300", *extra, cwd=tmp_path / name)
         checkpoints[name] = only_run_dir(tmp_path / name) / "checkpoint.pt"
     default, custom = (torch.load(checkpoints[n], weights_only=True) for n in ("default", "custom"))
     widths = load_script(script).Args().hidden_sizes
@@ -142,17 +142,19 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
         assert state["optimizer"]["param_groups"][0]["amsgrad"] is amsgrad
         assert ("max_exp_avg_sq" in state["optimizer"]["state"][0]) is amsgrad
 
-    # A resume rebuilds the checkpoint's network, whatever the defaults; one whose network does not fit is refused.
+    # A resume rebuilds the checkpoint's network, whatever the defaults, and trains on from env step 300 to 400.
     resumed = run_script(script, "--resume", str(checkpoints["custom"]), "--save-model", cwd=tmp_path)
-    assert "resumed" in resumed.stdout
+    assert "resumed" in resumed.stdout and summary(resumed.stdout)["gradient steps"] == 400 // 10 - 200 // 10
     saved = torch.load(checkpoints["custom"].parent / f"{script[:-3]}.pt", weights_only=True)
     assert saved["network.0.weight"].shape == (16, 4)
-    custom["args"].pop("hidden_sizes")  # as a checkpoint from before the flag existed
+    assert not torch.equal(saved["network.0.weight"], custom["q_network"]["network.0.weight"])
+    # A checkpoint from before a flag existed is refused, in one line, before wandb, envs or logs start.
+    custom["args"].pop("hidden_sizes")
     torch.save(custom, checkpoints["custom"])
     files_before = sorted(tmp_path.rglob("*"))
     refused = run_script(script, "--resume", str(checkpoints["custom"]), "--track", cwd=tmp_path, check=False)
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--resume" in refused.stderr
-    assert sorted(tmp_path.rglob("*")) == files_before  # refused before wandb, envs or logs start
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--hidden-sizes" in refused.stderr
+    assert sorted(tmp_path.rglob("*")) == files_before
 
 
 def test_save_model_writes_weights_and_evaluates(script, workdir):
