@@ -27,7 +27,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import ale_py
 import gymnasium as gym
@@ -495,7 +495,10 @@ if __name__ == "__main__":
         except (OSError, RuntimeError, EOFError) as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
         try:
-            args = Args(**{**checkpoint["args"], **{name: getattr(args, name) for name in SESSION_FLAGS}})
+            saved = checkpoint["args"]
+            if missing := [f"--{f.name.replace('_', '-')}" for f in fields(Args) if f.name not in saved]:
+                fail(f"--resume {args.resume}: written before this script had {' '.join(missing)}; start a new run")
+            args = Args(**{**saved, **{name: getattr(args, name) for name in SESSION_FLAGS}})
         except (KeyError, TypeError) as e:
             fail(f"--resume {args.resume}: not a checkpoint of this script ({type(e).__name__}: {e})")
     if (problem := validate_args(args) or check_env(args.env_id)) is not None:
