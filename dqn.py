@@ -452,11 +452,13 @@ if __name__ == "__main__":
         except (OSError, RuntimeError, EOFError) as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
         try:
-            saved = checkpoint["args"]
-            if missing := [f"--{f.name.replace('_', '-')}" for f in fields(Args) if f.name not in saved]:
+            saved, names = checkpoint["args"], [f.name for f in fields(Args)]
+            if unknown := sorted(set(saved) - set(names)):
+                fail(f"--resume {args.resume}: not a checkpoint of this script (it records {', '.join(unknown)})")
+            if missing := [f"--{n.replace('_', '-')}" for n in names if n not in saved and n not in SESSION_FLAGS]:
                 fail(f"--resume {args.resume}: written before this script had {' '.join(missing)}; start a new run")
             args = Args(**{**saved, **{name: getattr(args, name) for name in SESSION_FLAGS}})
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, IndexError) as e:
             fail(f"--resume {args.resume}: not a checkpoint of this script ({type(e).__name__}: {e})")
     if (problem := validate_args(args) or check_env(args.env_id)) is not None:
         fail(problem)

@@ -196,5 +196,7 @@ def test_checkpoint_and_resume(workdir):
     assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
     state["args"].pop("max_grad_norm")  # as a checkpoint written before the flag existed: refused, naming it
     torch.save(state, checkpoint)
+    files_before = sorted(workdir.rglob("*"))
     refused = run_script("dqn_atari.py", "--resume", str(checkpoint), cwd=workdir, check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--max-grad-norm" in refused.stderr
+    assert sorted(workdir.rglob("*")) == files_before

@@ -142,19 +142,24 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
         assert state["optimizer"]["param_groups"][0]["amsgrad"] is amsgrad
         assert ("max_exp_avg_sq" in state["optimizer"]["state"][0]) is amsgrad
 
-    # A resume rebuilds the checkpoint's network, whatever the defaults, and trains on from env step 300 to 400.
+    # A resume rebuilds the checkpoint's network, whatever the defaults, and trains on from env step 300 to 400
+    # (the counters are the whole run's: gradient steps from 210 to 400).
     resumed = run_script(script, "--resume", str(checkpoints["custom"]), "--save-model", cwd=tmp_path)
-    assert "resumed" in resumed.stdout and summary(resumed.stdout)["gradient steps"] == 400 // 10 - 200 // 10
+    assert "resumed" in resumed.stdout and "at env step 300" in resumed.stdout
+    counts = summary(resumed.stdout)
+    assert (counts["env steps"], counts["gradient steps"]) == (400, 400 // 10 - 200 // 10)
     saved = torch.load(checkpoints["custom"].parent / f"{script[:-3]}.pt", weights_only=True)
     assert saved["network.0.weight"].shape == (16, 4)
     assert not torch.equal(saved["network.0.weight"], custom["q_network"]["network.0.weight"])
-    # A checkpoint from before a flag existed is refused, in one line, before wandb, envs or logs start.
-    custom["args"].pop("hidden_sizes")
-    torch.save(custom, checkpoints["custom"])
+    # Refused in one line, before wandb, envs or logs start: a checkpoint from before a flag existed, or one that
+    # records a flag this script does not have (dqn_atari.py's, say).
     files_before = sorted(tmp_path.rglob("*"))
-    refused = run_script(script, "--resume", str(checkpoints["custom"]), "--track", cwd=tmp_path, check=False)
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--hidden-sizes" in refused.stderr
-    assert sorted(tmp_path.rglob("*")) == files_before
+    without_flag = {k: v for k, v in custom["args"].items() if k != "hidden_sizes"}
+    for saved_args, expected in ((without_flag, "--hidden-sizes"), (custom["args"] | {"cuda_graphs": True}, "not a")):
+        torch.save(custom | {"args": saved_args}, checkpoints["custom"])
+        refused = run_script(script, "--resume", str(checkpoints["custom"]), "--track", cwd=tmp_path, check=False)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and expected in refused.stderr
+        assert sorted(tmp_path.rglob("*")) == files_before
 
 
 def test_save_model_writes_weights_and_evaluates(script, workdir):
