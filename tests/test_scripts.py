@@ -155,7 +155,8 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     # records a flag this script does not have (dqn_atari.py's, say).
     files_before = sorted(tmp_path.rglob("*"))
     without_flag = {k: v for k, v in custom["args"].items() if k != "hidden_sizes"}
-    for saved_args, expected in ((without_flag, "--hidden-sizes"), (custom["args"] | {"cuda_graphs": True}, "not a")):
+    foreign = custom["args"] | {"cuda_graphs": True}
+    for saved_args, expected in ((without_flag, "--hidden-sizes"), (foreign, "not a checkpoint of this script")):
         torch.save(custom | {"args": saved_args}, checkpoints["custom"])
         refused = run_script(script, "--resume", str(checkpoints["custom"]), "--track", cwd=tmp_path, check=False)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and expected in refused.stderr
