@@ -40,39 +40,46 @@ from gymnasium.vector import AutoresetMode
 class Args:
     # --- infrastructure ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """name of this experiment: part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}`"""
+    """name of this experiment: part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's
+    default, the file's name)"""
     seed: int = 1
-    """seed of every random stream: network init, exploration, replay sampling, env resets"""
+    """seed of every random stream: network init, exploration, replay sampling, env resets (CleanRL's default)"""
     torch_deterministic: bool = True
-    """if True, CUDA uses deterministic algorithms only (CPU runs are deterministic either way)"""
+    """if True, CUDA uses deterministic algorithms only (CPU runs are deterministic either way; CleanRL's default)"""
     cuda: bool = True
-    """if True, use CUDA when it is available (the CPU otherwise); the first line printed names the device.
+    """if True, use CUDA when it is available (the CPU otherwise; CleanRL's default); the first line printed names
+    the device.
     For an MLP this small the CPU is faster: CartPole ran about 3x faster with --no-cuda on an H100 machine
     (measured with a 120-84 net)"""
     track: bool = False
-    """if True, log to Weights & Biases (`WANDB_MODE=offline` works without network)"""
+    """if True, log to Weights & Biases (`WANDB_MODE=offline` works without network); off by default, as in CleanRL,
+    so a run needs no account"""
     wandb_project_name: str = "dqn-baselines"
-    """wandb project of the run (with `--track`)"""
+    """wandb project of the run (with `--track`); this project's name (CleanRL's is `cleanRL`)"""
     wandb_entity: str | None = None
-    """wandb team or user of the run (with `--track`); None: your default entity"""
+    """wandb team or user of the run (with `--track`); None: your default entity (CleanRL's default)"""
     capture_video: bool = False
-    """if True, record episodes of env 0 as videos under `videos/{run_name}/`"""
+    """if True, record episodes of env 0 as videos under `videos/{run_name}/` (off: CleanRL's default)"""
     save_model: bool = False
-    """if True, save the Q-network weights to `runs/{run_name}/{exp_name}.pt` at the end and evaluate them"""
+    """if True, save the Q-network weights to `runs/{run_name}/{exp_name}.pt` at the end and evaluate them (off:
+    CleanRL's default)"""
     eval_episodes: int = 10
     """episodes played by the evaluation after `--save-model` (CleanRL's number)"""
     eval_epsilon: float = 0.05
     """exploration rate during that evaluation (CleanRL's `evaluate`; 0 is fully greedy)"""
     checkpoint_frequency: int = 0
-    """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0: only on Ctrl-C / SIGTERM"""
+    """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0 (the default: a CartPole run takes a
+    minute): only on Ctrl-C / SIGTERM"""
     checkpoint_buffer: bool = False
-    """if True, checkpoints include the replay buffer (exact resume; the file grows by the buffer's size)"""
+    """if True, checkpoints include the replay buffer (exact resume; the file grows by the buffer's size). Off by
+    default: without it a resumed run refills the buffer for `learning_starts` env steps before training again"""
     resume: str | None = None
-    """checkpoint to continue from; seed, env and algorithm flags come from it, the flags above this one do not"""
+    """checkpoint to continue from (None, the default: a new run); exp_name, seed, env and algorithm flags come from
+    it, the other flags above this one do not"""
 
     # --- algorithm ---
     env_id: str = "CartPole-v1"
-    """gymnasium id of the env; `my_module:MyEnv-v0` imports `my_module` to register it first"""
+    """gymnasium id of the env; `my_module:MyEnv-v0` imports `my_module` to register it first (CleanRL's default)"""
     total_timesteps: int = 50_000
     """env steps of training, summed over all envs (tuned: solved by ~40k; CleanRL trains 500k)"""
     learning_rate: float = 1e-3
@@ -86,7 +93,7 @@ class Args:
     dqn.py with AMSGrad ends seeds 1-30 at 459.9 +- 43.6; with 120 84 and plain Adam, the defaults before,
     at 442.7 +- 78.5 (docs/cartpole_tuning.md)"""
     num_envs: int = 1
-    """parallel envs; all step counts here are summed over them"""
+    """parallel envs; all step counts here are summed over them (1: CleanRL's default, the paper's setting)"""
     buffer_size: int = 100_000
     """replay capacity in transitions (SB3 zoo's CartPole value; CleanRL 10k)"""
     gamma: float = 0.99
@@ -240,9 +247,10 @@ class ReplayBuffer:
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        """A batch on `device`, the learner's: a buffer too big for the GPU stays on the host and copies each batch."""
         self.flush()
-        rows = self.data[torch.randint(self.size, (batch_size,), device=self.device, generator=generator)]
+        rows = self.data[torch.randint(self.size, (batch_size,), device=self.device, generator=generator)].to(device)
         d = self.obs_dim
         return {
             "obs": rows[:, :d],
@@ -293,8 +301,9 @@ def validate_args(args: Args) -> str | None:
     if not args.hidden_sizes or not all(width > 0 for width in args.hidden_sizes):
         widths = " ".join(map(str, args.hidden_sizes)) or "(none given)"
         return f"--hidden-sizes {widths}: must be one or more positive integers (the hidden layers' widths)"
-    if args.batch_size > args.buffer_size:
-        return f"--batch-size {args.batch_size}: must be <= --buffer-size ({args.buffer_size})"
+    for name in ("batch_size", "num_envs"):  # one env step stores num_envs rows
+        if getattr(args, name) > args.buffer_size:
+            return f"--{name.replace('_', '-')} {getattr(args, name)}: must be <= --buffer-size ({args.buffer_size})"
     if args.learning_starts >= args.total_timesteps:
         return f"--learning-starts {args.learning_starts}: must be < --total-timesteps ({args.total_timesteps})"
     if not 0 <= args.gamma <= 1:
@@ -321,6 +330,8 @@ def check_env(env_id: str) -> str | None:
     env.close()
     if not isinstance(act_space, gym.spaces.Discrete):
         return f"--env-id {env_id}: action space {act_space} is not Discrete; DQN needs Discrete actions"
+    if act_space.start != 0:  # actions here are the Q-network's output indices, 0 .. n-1
+        return f"--env-id {env_id}: action space {act_space} does not start at 0; only Discrete(n) is supported"
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         return f"--env-id {env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)"
     return None
@@ -532,7 +543,10 @@ if __name__ == "__main__":
         counters = checkpoint["counters"]
         torch.set_rng_state(checkpoint["torch_rng"])
         explore_rng.bit_generator.state = checkpoint["explore_rng"]
-        sample_generator.set_state(checkpoint["sample_rng"])
+        try:
+            sample_generator.set_state(checkpoint["sample_rng"])
+        except RuntimeError:  # the state of a generator on another device: the buffer was elsewhere (--cuda changed)
+            print("note: the replay buffer is on another device than before; replay sampling draws afresh")
         if "buffer" in checkpoint:
             rb.load_state_dict(checkpoint["buffer"])
         else:  # refill the empty buffer before training again
@@ -584,13 +598,7 @@ if __name__ == "__main__":
     try:
         # A resumed run restarts the episodes that were in progress, from seeds that depend on the step.
         obs, _ = envs.reset(seed=args.seed + global_step)
-        while global_step < args.total_timesteps:
-            if stop_signal is not None:
-                path = save_checkpoint()
-                print(f"\nstopped by signal {stop_signal} at env step {global_step:,}; checkpoint: {path}")
-                exit_code = 128 + stop_signal
-                break
-
+        while global_step < args.total_timesteps and stop_signal is None:
             # Epsilon-greedy. One uniform u per env: u < epsilon explores, and then u / epsilon is uniform on
             # [0, 1) and picks the random action; the network runs only when some env exploits.
             epsilon = linear_schedule(
@@ -623,7 +631,7 @@ if __name__ == "__main__":
             obs = next_obs
 
             for _ in range(events_due(prev_step, global_step, args.train_frequency, counters["learning_start_step"])):
-                batch = rb.sample(args.batch_size, sample_generator)
+                batch = rb.sample(args.batch_size, sample_generator, device)
                 with torch.no_grad():
                     next_values = next_state_value(q_network, target_network, batch["next_obs"])
                     targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
@@ -652,29 +660,43 @@ if __name__ == "__main__":
                 logger.log(global_step, {"charts/epsilon": epsilon, "charts/SPS": sps})
             if args.checkpoint_frequency and events_due(prev_step, global_step, args.checkpoint_frequency):
                 save_checkpoint()
-            progress.update(global_step, sps, epsilon, recent_returns)
-        else:
-            progress.update(global_step, sps, epsilon, recent_returns, force=True)
+            progress.update(global_step, sps, epsilon, recent_returns, force=global_step >= args.total_timesteps)
     except FloatingPointError as e:
         print(f"\nerror: {e}", file=sys.stderr)
         exit_code = 1
     finally:
         envs.close()
 
-    elapsed = time.time() - start_time
-    print(
-        f"done: {global_step:,} env steps, {counters['gradient_steps']:,} gradient steps, "
-        f"{counters['target_updates']:,} target updates, {counters['episodes']:,} episodes in {elapsed:.1f} s"
-    )
-    if exit_code == 0 and args.save_model:
-        model_path = f"{run_dir}/{args.exp_name}.pt"
-        torch.save(q_network.state_dict(), model_path)
-        print(f"model saved to {model_path}")
-        eval_returns = evaluate(model_path, args, device, run_name)
-        for r in eval_returns:
-            logger.log(global_step, {"eval/episodic_return": r})
-        mean, std = np.mean(eval_returns), np.std(eval_returns)
-        print(f"eval: mean return {mean:.2f} +- {std:.2f} over {len(eval_returns)} episodes")
+    def stop_now(signum, frame):
+        global stop_signal
+        stop_signal = signum
+        raise KeyboardInterrupt
+
+    # Training is over: a signal from here on stops the script at once (there is nothing more to checkpoint).
+    signal.signal(signal.SIGINT, stop_now)
+    signal.signal(signal.SIGTERM, stop_now)
+    try:
+        if stop_signal is not None and exit_code == 0:  # it came during training, perhaps in its last step
+            path = save_checkpoint()
+            print(f"\nstopped by signal {stop_signal} at env step {global_step:,}; checkpoint: {path}")
+            exit_code = 128 + stop_signal
+        elapsed = time.time() - start_time
+        print(
+            f"done: {global_step:,} env steps, {counters['gradient_steps']:,} gradient steps, "
+            f"{counters['target_updates']:,} target updates, {counters['episodes']:,} episodes in {elapsed:.1f} s"
+        )
+        if exit_code == 0 and args.save_model:
+            model_path = f"{run_dir}/{args.exp_name}.pt"
+            torch.save(q_network.state_dict(), model_path)
+            print(f"model saved to {model_path}")
+            eval_returns = evaluate(model_path, args, device, run_name)
+            for r in eval_returns:
+                logger.log(global_step, {"eval/episodic_return": r})
+            mean, std = np.mean(eval_returns), np.std(eval_returns)
+            print(f"eval: mean return {mean:.2f} +- {std:.2f} over {len(eval_returns)} episodes")
+    except KeyboardInterrupt:
+        print(f"\nstopped by signal {stop_signal} after training")
+        exit_code = 128 + stop_signal
     logger.close()
     if wandb_run is not None:
         wandb_run.finish(exit_code=exit_code)

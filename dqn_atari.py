@@ -47,37 +47,46 @@ ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner before t
 class Args:
     # --- infrastructure ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """name of this experiment: part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}`"""
+    """name of this experiment: part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's
+    default, the file's name)"""
     seed: int = 1
-    """seed of every random stream: network init, exploration, replay sampling, env resets"""
+    """seed of every random stream: network init, exploration, replay sampling, env resets (CleanRL's default)"""
     torch_deterministic: bool = True
-    """if True, CUDA uses deterministic algorithms only (CPU runs are deterministic either way)"""
+    """if True, CUDA uses deterministic algorithms only (CPU runs are deterministic either way; CleanRL's default)"""
     cuda: bool = True
-    """if True, use CUDA when it is available (the CPU otherwise); the first line printed names the device"""
+    """if True, use CUDA when it is available (the CPU otherwise; CleanRL's default); the first line printed names
+    the device"""
     cuda_graphs: bool = True
-    """if True, on CUDA, replay action choice and gradient step as CUDA graphs (after 3 eager warm-up calls)"""
+    """if True, on CUDA, replay action choice and gradient step as CUDA graphs (after 3 eager warm-up calls); on by
+    default: the same arithmetic with less launch overhead (README, Results)"""
     async_envs: bool = False
-    """if True, step the envs in subprocesses (gymnasium's AsyncVectorEnv): same results, faster with several envs"""
+    """if True, step the envs in subprocesses (gymnasium's AsyncVectorEnv): same results, faster with several envs
+    (off by default: CleanRL's single env needs no subprocess)"""
     track: bool = False
-    """if True, log to Weights & Biases (`WANDB_MODE=offline` works without network)"""
+    """if True, log to Weights & Biases (`WANDB_MODE=offline` works without network); off by default, as in CleanRL,
+    so a run needs no account"""
     wandb_project_name: str = "dqn-baselines"
-    """wandb project of the run (with `--track`)"""
+    """wandb project of the run (with `--track`); this project's name (CleanRL's is `cleanRL`)"""
     wandb_entity: str | None = None
-    """wandb team or user of the run (with `--track`); None: your default entity"""
+    """wandb team or user of the run (with `--track`); None: your default entity (CleanRL's default)"""
     capture_video: bool = False
-    """if True, record episodes of env 0 as videos under `videos/{run_name}/`"""
+    """if True, record episodes of env 0 as videos under `videos/{run_name}/` (off: CleanRL's default)"""
     save_model: bool = False
-    """if True, save the Q-network weights to `runs/{run_name}/{exp_name}.pt` at the end and evaluate them"""
+    """if True, save the Q-network weights to `runs/{run_name}/{exp_name}.pt` at the end and evaluate them (off:
+    CleanRL's default)"""
     eval_episodes: int = 10
     """episodes played by the evaluation after `--save-model` (CleanRL's number)"""
     eval_epsilon: float = 0.05
     """exploration rate during that evaluation (CleanRL's `evaluate`; 0 is fully greedy)"""
     checkpoint_frequency: int = 0
-    """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0: only on Ctrl-C / SIGTERM"""
+    """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0 (the default, as a run's length is the
+    user's to choose): only on Ctrl-C / SIGTERM"""
     checkpoint_buffer: bool = False
-    """if True, checkpoints include the replay buffer (exact resume; the file grows by the buffer's size)"""
+    """if True, checkpoints include the replay buffer (exact resume; the file grows by the buffer's size). Off by
+    default: without it a resumed run refills the buffer for `learning_starts` env steps before training again"""
     resume: str | None = None
-    """checkpoint to continue from; seed, env and algorithm flags come from it, the flags above this one do not"""
+    """checkpoint to continue from (None, the default: a new run); exp_name, seed, env and algorithm flags come from
+    it, the other flags above this one do not"""
 
     # --- algorithm ---
     env_id: str = "BreakoutNoFrameskip-v4"
@@ -648,13 +657,7 @@ if __name__ == "__main__":
         # A resumed run restarts the episodes that were in progress, from seeds that depend on the step.
         obs, _ = envs.reset(seed=args.seed + global_step)
         rb.start(obs[:, -1])
-        while global_step < args.total_timesteps:
-            if stop_signal is not None:
-                path = save_checkpoint()
-                print(f"\nstopped by signal {stop_signal} at env step {global_step:,}; checkpoint: {path}")
-                exit_code = 128 + stop_signal
-                break
-
+        while global_step < args.total_timesteps and stop_signal is None:
             # Epsilon-greedy. One uniform u per env: u < epsilon explores, and then u / epsilon is uniform on
             # [0, 1) and picks the random action; the network runs only when some env exploits.
             epsilon = linear_schedule(
@@ -700,29 +703,43 @@ if __name__ == "__main__":
                 logger.log(global_step, {"charts/epsilon": epsilon, "charts/SPS": sps})
             if args.checkpoint_frequency and events_due(prev_step, global_step, args.checkpoint_frequency):
                 save_checkpoint()
-            progress.update(global_step, sps, epsilon, recent_returns)
-        else:
-            progress.update(global_step, sps, epsilon, recent_returns, force=True)
+            progress.update(global_step, sps, epsilon, recent_returns, force=global_step >= args.total_timesteps)
     except FloatingPointError as e:
         print(f"\nerror: {e}", file=sys.stderr)
         exit_code = 1
     finally:
         envs.close()
 
-    elapsed = time.time() - start_time
-    print(
-        f"done: {global_step:,} env steps, {counters['gradient_steps']:,} gradient steps, "
-        f"{counters['target_updates']:,} target updates, {counters['episodes']:,} episodes in {elapsed:.1f} s"
-    )
-    if exit_code == 0 and args.save_model:
-        model_path = f"{run_dir}/{args.exp_name}.pt"
-        torch.save(q_network.state_dict(), model_path)
-        print(f"model saved to {model_path}")
-        eval_returns = evaluate(model_path, args, device, run_name)
-        for r in eval_returns:
-            logger.log(global_step, {"eval/episodic_return": r})
-        mean, std = np.mean(eval_returns), np.std(eval_returns)
-        print(f"eval: mean return {mean:.2f} +- {std:.2f} over {len(eval_returns)} episodes")
+    def stop_now(signum, frame):
+        global stop_signal
+        stop_signal = signum
+        raise KeyboardInterrupt
+
+    # Training is over: a signal from here on stops the script at once (there is nothing more to checkpoint).
+    signal.signal(signal.SIGINT, stop_now)
+    signal.signal(signal.SIGTERM, stop_now)
+    try:
+        if stop_signal is not None and exit_code == 0:  # it came during training, perhaps in its last step
+            path = save_checkpoint()
+            print(f"\nstopped by signal {stop_signal} at env step {global_step:,}; checkpoint: {path}")
+            exit_code = 128 + stop_signal
+        elapsed = time.time() - start_time
+        print(
+            f"done: {global_step:,} env steps, {counters['gradient_steps']:,} gradient steps, "
+            f"{counters['target_updates']:,} target updates, {counters['episodes']:,} episodes in {elapsed:.1f} s"
+        )
+        if exit_code == 0 and args.save_model:
+            model_path = f"{run_dir}/{args.exp_name}.pt"
+            torch.save(q_network.state_dict(), model_path)
+            print(f"model saved to {model_path}")
+            eval_returns = evaluate(model_path, args, device, run_name)
+            for r in eval_returns:
+                logger.log(global_step, {"eval/episodic_return": r})
+            mean, std = np.mean(eval_returns), np.std(eval_returns)
+            print(f"eval: mean return {mean:.2f} +- {std:.2f} over {len(eval_returns)} episodes")
+    except KeyboardInterrupt:
+        print(f"\nstopped by signal {stop_signal} after training")
+        exit_code = 128 + stop_signal
     logger.close()
     if wandb_run is not None:
         wandb_run.finish(exit_code=exit_code)

@@ -265,13 +265,13 @@ PART_TIMERS = [
         None,
     ),
     (
-        "            progress.update(global_step, sps, epsilon, recent_returns)",
+        "            progress.update(global_step, sps, epsilon, recent_returns",
         None,
         "PARTS['logging'] += time.perf_counter() - _t5",
     ),
     ("if __name__ == ", None, "    import collections; PARTS = collections.defaultdict(float)"),
     (
-        "    elapsed = time.time() - start_time",
+        "        elapsed = time.time() - start_time",
         "print('PARTS', json.dumps({k: v / global_step * 1e6 for k, v in PARTS.items()}))",
         None,
     ),

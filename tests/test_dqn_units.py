@@ -121,7 +121,7 @@ def test_replay_buffer_stores_and_wraps(script):
 def test_replay_buffer_sample_rows_are_whole_transitions(script):
     rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
     fill(rb, steps=30, num_envs=2)
-    batch = rb.sample(256, torch.Generator().manual_seed(0))
+    batch = rb.sample(256, torch.Generator().manual_seed(0), torch.device("cpu"))
     assert batch["obs"].shape == (256, 2) and batch["actions"].shape == (256,) and batch["actions"].dtype == torch.long
     assert torch.equal(batch["next_obs"], batch["obs"] + 1)
     assert torch.equal(batch["rewards"], batch["obs"][:, 0] / 2)
@@ -134,9 +134,16 @@ def test_replay_buffer_sample_rows_are_whole_transitions(script):
 def test_replay_buffer_sampling_is_seeded(script):
     rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
     fill(rb, steps=50, num_envs=1)
-    a = rb.sample(64, torch.Generator().manual_seed(3))["obs"]
-    b = rb.sample(64, torch.Generator().manual_seed(3))["obs"]
+    a, b = (rb.sample(64, torch.Generator().manual_seed(3), torch.device("cpu"))["obs"] for _ in range(2))
     assert torch.equal(a, b)
+
+
+def test_replay_buffer_batches_reach_the_learners_device(script):
+    """A buffer too big for the GPU stays on the host (main loop); its batches must still reach the learner."""
+    rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
+    fill(rb, steps=10, num_envs=1)
+    batch = rb.sample(8, torch.Generator().manual_seed(0), torch.device("meta"))  # any device but the buffer's
+    assert {value.device.type for value in batch.values()} == {"meta"}
 
 
 def test_replay_buffer_state_round_trip(script):
@@ -165,7 +172,7 @@ def test_replay_buffer_staged_on_host_holds_the_same_rows(script, capacity, num_
             fill(rb, steps, num_envs, first_step=step)
         step += steps
         assert staged.staged  # rows wait on the host until the next read
-        a, b = (rb.sample(32, torch.Generator(device).manual_seed(step)) for rb in (direct, staged))
+        a, b = (rb.sample(32, torch.Generator(device).manual_seed(step), device) for rb in (direct, staged))
         assert all(torch.equal(a[k], b[k]) for k in a) and not staged.staged
         assert (direct.pos, direct.size) == (staged.pos, staged.size) and torch.equal(direct.data, staged.data)
     fill(staged, 3, num_envs, first_step=step)

@@ -1,9 +1,11 @@
 """Behaviour of dqn.py and double_dqn.py run as a user runs them: one parametrized suite keeps the two in step."""
 
+import ast
 import re
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,12 +32,24 @@ def script(request):
     return request.param
 
 
+def args_docstrings(script: str) -> dict[str, str]:
+    """Each `Args` field's docstring, read from the script's source (tyro reads the same)."""
+    tree = ast.parse((ROOT / script).read_text())
+    body = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Args").body
+    return {
+        field.target.id: doc.value.value
+        for field, doc in zip(body, body[1:], strict=False)
+        if isinstance(field, ast.AnnAssign) and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+    }
+
+
 def test_help_lists_every_flag_with_its_doc(script, workdir):
-    out = run_script(script, "--help", cwd=workdir).stdout
-    args = load_script(script).Args
-    for name in args.__dataclass_fields__:
-        assert f"--{name.replace('_', '-')}" in out, name
-    assert "env steps" in out and "(CleanRL's default)" in out
+    out = run_script(script, "--help", cwd=workdir, env=script_env(COLUMNS="1000")).stdout
+    words = " ".join(re.sub("[│╭╮╰╯─]", " ", out).split())  # the help's text without its box or line breaks
+    docs = args_docstrings(script)
+    assert docs.keys() == load_script(script).Args.__dataclass_fields__.keys()  # no field without a docstring
+    for name, doc in docs.items():
+        assert f"--{name.replace('_', '-')}" in out and " ".join(doc.split()) in words, name
 
 
 def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
@@ -189,6 +203,8 @@ BAD_INPUT = [
     (["--hidden-sizes", "64", "0"], "--hidden-sizes"),
     (["--hidden-sizes"], "--hidden-sizes"),
     (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
+    (["--num-envs", "64", "--buffer-size", "32", "--batch-size", "32"], "--num-envs"),
+    (["--env-id", "toy_envs:ToyShiftedActions-v0"], "does not start at 0"),
     (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
     (["--gamma", "1.5"], "--gamma"),
     (["--tau", "0"], "--tau"),
@@ -232,6 +248,35 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     assert counts["gradient steps"] == 600 // 10 - 200 // 10  # the buffer came back, so training went straight on
     rows_after = read_metrics(run_dir)
     assert rows_after[: len(rows_before)] == rows_before and len(rows_after) > len(rows_before)
+
+
+@pytest.mark.parametrize("step,during", [(400, "the last training step"), (450, "the evaluation")])
+def test_signal_after_the_loop_still_stops_the_run(script, workdir, step, during):
+    """A signal in the training loop's last step, or in the evaluation after it, still ends the run non-zero.
+
+    Training takes 400 env steps; the evaluation env, counting its own steps, sends the signal at step 450.
+    """
+    flags = [*TOY, *SHORT, "--save-model", "--eval-episodes", "1000"]
+    env = script_env(TOY_SIGNAL_AT=f"{step}:{int(signal.SIGINT)}")
+    proc = run_script(script, *flags, cwd=workdir, env=env, check=False)
+    assert proc.returncode == 128 + signal.SIGINT, proc.stdout + proc.stderr
+    run_dir = only_run_dir(workdir)
+    checkpointed = during == "the last training step"  # the evaluation comes after the model is saved
+    assert (run_dir / "checkpoint.pt").exists() == checkpointed
+    assert (run_dir / f"{script[:-3]}.pt").exists() != checkpointed
+    assert read_metrics(run_dir, "eval/episodic_return") == [] and "Traceback" not in proc.stderr
+
+
+def test_resume_on_another_device_draws_replay_samples_afresh(script, tmp_path):
+    """A GPU run's checkpoint holds a CUDA generator's sampling state (16 bytes); the CPU cannot take it."""
+    flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer"]
+    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT="300:15"), check=False)
+    path = only_run_dir(tmp_path) / "checkpoint.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    torch.save(checkpoint | {"sample_rng": torch.arange(16, dtype=torch.uint8)}, path)
+    proc = run_script(script, "--resume", str(path), "--no-cuda", cwd=tmp_path)
+    assert "replay sampling draws afresh" in proc.stdout
+    assert summary(proc.stdout)["gradient steps"] == 600 // 10 - 200 // 10
 
 
 def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
@@ -303,7 +348,7 @@ def test_loading_weights_never_unpickles_code(script, workdir):
     run_script(script, *SHORT, "--save-model", "--eval-episodes", "1", cwd=workdir)
     path = only_run_dir(workdir) / f"{script[:-3]}.pt"
     code = f"import torch; torch.load({str(path)!r}, weights_only=True)"
-    assert subprocess.run(["python", "-c", code], cwd=ROOT).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 def test_readme_shows_the_real_double_dqn_diff():

@@ -46,7 +46,14 @@ class ToyChain(gym.Env):
         return self.obs(), reward, terminated, False, {}
 
 
+class ToyShiftedActions(ToyChain):
+    """ToyChain whose actions are {1, 2}: a Discrete space that does not start at 0."""
+
+    action_space = gym.spaces.Discrete(2, start=1)
+
+
 gym.register("ToyChain-v0", entry_point=ToyChain, max_episode_steps=MAX_STEPS)
+gym.register("ToyShiftedActions-v0", entry_point=ToyShiftedActions, max_episode_steps=MAX_STEPS)
 gym.register("ToyContinuous-v0", entry_point="gymnasium.envs.classic_control:PendulumEnv", max_episode_steps=10)
 # Breakout with a time limit of 400 frames (100 agent steps), so short runs see truncations as well as life losses.
 gym.register(
