@@ -72,7 +72,8 @@ class Args:
     """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0 (the default: a CartPole run takes a
     minute): only on Ctrl-C / SIGTERM"""
     checkpoint_buffer: bool = False
-    """if True, checkpoints include the replay buffer (exact resume; the file grows by the buffer's size). Off by
+    """if True, checkpoints include the replay buffer (training goes straight on after a resume, with the same
+    replay; the file grows by the buffer's size). Off by
     default: without it a resumed run refills the buffer for `learning_starts` env steps before training again"""
     resume: str | None = None
     """checkpoint to continue from (None, the default: a new run); exp_name, seed, env and algorithm flags come from

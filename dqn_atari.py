@@ -58,7 +58,7 @@ class Args:
     the device"""
     cuda_graphs: bool = True
     """if True, on CUDA, replay action choice and gradient step as CUDA graphs (after 3 eager warm-up calls); on by
-    default: the same arithmetic with less launch overhead (README, Results)"""
+    default: the same arithmetic with less launch overhead (README, Atari figures on a GPU)"""
     async_envs: bool = False
     """if True, step the envs in subprocesses (gymnasium's AsyncVectorEnv): same results, faster with several envs
     (off by default: CleanRL's single env needs no subprocess)"""
@@ -82,7 +82,8 @@ class Args:
     """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0 (the default, as a run's length is the
     user's to choose): only on Ctrl-C / SIGTERM"""
     checkpoint_buffer: bool = False
-    """if True, checkpoints include the replay buffer (exact resume; the file grows by the buffer's size). Off by
+    """if True, checkpoints include the replay buffer (training goes straight on after a resume, with the same
+    replay; the file grows by the buffer's size). Off by
     default: without it a resumed run refills the buffer for `learning_starts` env steps before training again"""
     resume: str | None = None
     """checkpoint to continue from (None, the default: a new run); exp_name, seed, env and algorithm flags come from
@@ -90,7 +91,8 @@ class Args:
 
     # --- algorithm ---
     env_id: str = "BreakoutNoFrameskip-v4"
-    """gymnasium id of an ALE game without frame-skip of its own (`*NoFrameskip-v4`, or `ALE/*-v5` with frameskip 1)"""
+    """gymnasium id of an ALE game without frame-skip of its own, `*NoFrameskip-v4` (CleanRL's default game); `ALE/*-v5`
+    ids skip 4 frames themselves and are refused"""
     total_timesteps: int = 10_000_000
     """env steps (agent steps, 4 frames each) of training, summed over all envs (CleanRL's default)"""
     learning_rate: float = 1e-4
@@ -98,7 +100,8 @@ class Args:
     num_envs: int = 1
     """parallel envs; all step counts here are summed over them"""
     buffer_size: int = 1_000_000
-    """replay capacity in transitions, shared evenly by the envs (CleanRL's default; ~7.1 KB each)"""
+    """replay capacity in frame slots, about one per transition (an episode's end takes one more), shared evenly by
+    the envs (CleanRL's default; ~7.1 KB each)"""
     gamma: float = 0.99
     """discount factor (CleanRL's default)"""
     tau: float = 1.0
@@ -411,12 +414,14 @@ def check_env(env_id: str) -> str | None:
         env = gym.make(env_id)
     except (gym.error.Error, ImportError, AttributeError) as e:
         return f"--env-id {env_id}: cannot make this env ({type(e).__name__}: {e})"
-    game, act_space = env.unwrapped, env.action_space
+    game, act_space, obs_space = env.unwrapped, env.action_space, env.observation_space
     env.close()
     if not isinstance(game, ale_py.AtariEnv):
         return f"--env-id {env_id}: not an ALE (Atari) game; for vector observations use dqn.py"
     if not isinstance(act_space, gym.spaces.Discrete):
         return f"--env-id {env_id}: action space {act_space} is not Discrete; DQN needs Discrete actions"
+    if len(obs_space.shape) != 3 or obs_space.shape[2] != 3:
+        return f"--env-id {env_id}: observation space {obs_space} is not the screen in RGB (the preprocessing's input)"
     if game._frameskip != 1:
         return f"--env-id {env_id}: the game skips {game._frameskip} frames itself; use a NoFrameskip-v4 id"
     return None
@@ -588,6 +593,8 @@ if __name__ == "__main__":
         q_network.load_state_dict(checkpoint["q_network"])
         target_network.load_state_dict(checkpoint["target_network"])
         optimizer.load_state_dict(checkpoint["optimizer"])
+        for group in optimizer.param_groups:  # loading restores the saving session's setting; graphs need this one
+            group["capturable"] = use_graphs
         counters = checkpoint["counters"]
         torch.set_rng_state(checkpoint["torch_rng"])
         explore_rng.bit_generator.state = checkpoint["explore_rng"]

@@ -43,11 +43,12 @@ def args_docstrings(script: str) -> dict[str, str]:
     }
 
 
-def test_help_lists_every_flag_with_its_doc(script, workdir):
-    out = run_script(script, "--help", cwd=workdir, env=script_env(COLUMNS="1000")).stdout
+@pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
+def test_help_lists_every_flag_with_its_doc(name, workdir):
+    out = run_script(name, "--help", cwd=workdir, env=script_env(COLUMNS="1000")).stdout
     words = " ".join(re.sub("[│╭╮╰╯─]", " ", out).split())  # the help's text without its box or line breaks
-    docs = args_docstrings(script)
-    assert docs.keys() == load_script(script).Args.__dataclass_fields__.keys()  # no field without a docstring
+    docs = args_docstrings(name)
+    assert docs.keys() == load_script(name).Args.__dataclass_fields__.keys()  # no field without a docstring
     for name, doc in docs.items():
         assert f"--{name.replace('_', '-')}" in out and " ".join(doc.split()) in words, name
 

@@ -62,3 +62,8 @@ gym.register(
     kwargs=dict(game="breakout", obs_type="rgb", frameskip=1, repeat_action_probability=0.0),
     max_episode_steps=400,
 )
+gym.register(  # the same game's RAM as observations: not a screen
+    "ToyBreakoutRam-v0",
+    entry_point="ale_py.env:AtariEnv",
+    kwargs=dict(game="breakout", obs_type="ram", frameskip=1, repeat_action_probability=0.0),
+)
