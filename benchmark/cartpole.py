@@ -30,6 +30,7 @@ CLEANRL = dict(
     hidden_sizes=(120, 84),
     amsgrad=False,  # CleanRL's optimizer is plain Adam
     learning_rate=2.5e-4,
+    lr_decay_fraction=0,  # CleanRL's learning rate is constant
     buffer_size=10_000,
     learning_starts=10_000,
     batch_size=128,

@@ -23,6 +23,16 @@ def test_linear_schedule_values(script):
     assert f(0.5, 0.5, 10, 3) == 0.5
 
 
+def test_learning_rate_at_values(script):
+    f = script.learning_rate_at
+    assert f(1e-3, 0.2, 50_000, 0) == f(1e-3, 0.2, 50_000, 40_000) == 1e-3  # constant for the first 80%
+    assert f(1e-3, 0.2, 50_000, 45_000) == pytest.approx(5e-4)
+    assert f(1e-3, 0.2, 50_000, 47_500) == pytest.approx(2.5e-4)
+    assert f(1e-3, 0.2, 50_000, 50_000) == f(1e-3, 0.2, 50_000, 50_007) == 0.0  # N envs may step past the end
+    assert f(1e-3, 0.0, 50_000, 50_000) == 1e-3  # 0: constant to the end
+    assert f(1e-3, 1.0, 100, 25) == pytest.approx(7.5e-4)  # 1: falling from the first step
+
+
 @pytest.mark.parametrize("num_envs", [1, 2, 3, 7, 8])
 @pytest.mark.parametrize("every", [1, 4, 10, 500])
 def test_events_due_counts_env_steps_for_any_num_envs(script, num_envs, every):

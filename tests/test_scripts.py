@@ -66,6 +66,9 @@ def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     names = {r["metric"] for r in read_metrics(run_dir)}
     assert {"charts/episodic_return", "charts/episodic_length", "losses/td_loss", "losses/q_values"} <= names
     assert {"charts/epsilon", "charts/SPS"} <= names
+    # read from the optimizer: constant until the last 20% of the run (env step 320 of 400), then down to 0
+    learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
+    assert learning_rates[300] == 1e-3 and learning_rates[400] == 0.0
 
 
 def test_spec_example_command_runs(script, workdir):
@@ -200,6 +203,7 @@ BAD_INPUT = [
     (["--train-frequency", "0"], "--train-frequency"),
     (["--target-network-frequency", "0"], "--target-network-frequency"),
     (["--learning-rate", "0"], "--learning-rate"),
+    (["--lr-decay-fraction", "1.5"], "--lr-decay-fraction"),
     (["--max-grad-norm", "-1"], "--max-grad-norm"),
     (["--hidden-sizes", "64", "0"], "--hidden-sizes"),
     (["--hidden-sizes"], "--hidden-sizes"),
