@@ -13,7 +13,8 @@ Departures from CleanRL's dqn.py, each for a reason given where it is made: the 
 error clipping; MSE diverged in our CartPole tuning), gradient-norm clipping at 1 (it delays the late divergence
 of the Q estimates), defaults tuned on CartPole-v1 for time to solve, then for the final return (see `Args`),
 among them a 256-256 network trained with AMSGrad (final returns spread less than with CleanRL's 120-84 and
-Adam), `--num-envs N` for any N, same-step autoreset, metrics.csv beside wandb, checkpoint/resume and input
+Adam) and a learning rate that falls to 0 over the last 20% of the run (CleanRL's is constant), `--num-envs N`
+for any N, same-step autoreset, metrics.csv beside wandb, checkpoint/resume and input
 validation. Contract: SPEC.md; flags, metrics and results: README.md.
 """
 
@@ -171,7 +172,9 @@ def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> 
     decay_start = (1.0 - decay_fraction) * total
     if decay_fraction == 0 or t <= decay_start:
         return base
-    return base * (1.0 - min((t - decay_start) / (total - decay_start), 1.0))
+    if t >= total:  # N envs may step past the end; also no division by zero for a tiny fraction
+        return 0.0
+    return base * (1.0 - (t - decay_start) / (total - decay_start))
 
 
 def events_due(prev_step: int, step: int, every: int, start: int = 0) -> int:

@@ -29,7 +29,8 @@ def test_learning_rate_at_values(script):
     assert f(1e-3, 0.2, 50_000, 45_000) == pytest.approx(5e-4)
     assert f(1e-3, 0.2, 50_000, 47_500) == pytest.approx(2.5e-4)
     assert f(1e-3, 0.2, 50_000, 50_000) == f(1e-3, 0.2, 50_000, 50_007) == 0.0  # N envs may step past the end
-    assert f(1e-3, 0.0, 50_000, 50_000) == 1e-3  # 0: constant to the end
+    assert f(1e-3, 0.0, 50_000, 50_007) == 1e-3  # 0: constant to the end, and past it
+    assert f(1e-3, 1e-17, 50_000, 50_002) == 0.0  # (1 - fraction) * total rounds to total: no division by zero
     assert f(1e-3, 1.0, 100, 25) == pytest.approx(7.5e-4)  # 1: falling from the first step
 
 

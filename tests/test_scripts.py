@@ -204,6 +204,7 @@ BAD_INPUT = [
     (["--target-network-frequency", "0"], "--target-network-frequency"),
     (["--learning-rate", "0"], "--learning-rate"),
     (["--lr-decay-fraction", "1.5"], "--lr-decay-fraction"),
+    (["--lr-decay-fraction", "-0.1"], "--lr-decay-fraction"),
     (["--max-grad-norm", "-1"], "--max-grad-norm"),
     (["--hidden-sizes", "64", "0"], "--hidden-sizes"),
     (["--hidden-sizes"], "--hidden-sizes"),
@@ -253,6 +254,10 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     assert counts["gradient steps"] == 600 // 10 - 200 // 10  # the buffer came back, so training went straight on
     rows_after = read_metrics(run_dir)
     assert rows_after[: len(rows_before)] == rows_before and len(rows_after) > len(rows_before)
+    # the rate's schedule follows the env step across the resume: constant to step 480 of 600, then down to 0
+    learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
+    assert learning_rates[400] == 1e-3 and learning_rates[500] == pytest.approx(1e-3 * 100 / 120)
+    assert learning_rates[600] == 0.0
 
 
 @pytest.mark.parametrize("step,during", [(400, "the last training step"), (450, "the evaluation")])
