@@ -73,8 +73,8 @@ class Args:
     minute): only on Ctrl-C / SIGTERM"""
     checkpoint_buffer: bool = False
     """if True, checkpoints include the replay buffer (training goes straight on after a resume, with the same
-    replay; the file grows by the buffer's size). Off by
-    default: without it a resumed run refills the buffer for `learning_starts` env steps before training again"""
+    replay; the file grows by the buffer's size). Off by default: without it a resumed run refills the buffer for
+    `learning_starts` env steps before training again"""
     resume: str | None = None
     """checkpoint to continue from (None, the default: a new run); exp_name, seed, env and algorithm flags come from
     it, the other flags above this one do not"""
@@ -89,7 +89,8 @@ class Args:
     lr_decay_fraction: float = 0.2
     """last fraction of `total_timesteps` over which the learning rate falls linearly to 0; 0: constant (tuned: it
     settles the policy that the final returns measure; dqn.py ended seeds 1-60 at 462.8 with 0.2 and 454.2 with 0,
-    seeds 1-20 at 478.6 with 0.2 and 471.6 with 0.4; CleanRL and SB3 keep it constant)"""
+    seeds 1-20 at 478.6 with 0.2 and 471.6 with 0.4; CleanRL and SB3 keep it constant). Logged as
+    `charts/learning_rate`, a metric beyond SPEC's list (CleanRL's PPO logs it under that name)"""
     amsgrad: bool = True
     """if True, Adam's AMSGrad variant (Reddi et al. 2018): a parameter's step size never grows back as its
     gradients shrink (tuned: dqn.py with 256 256 ended seeds 1-20 at 465.4 with it, 378.1 without; CleanRL and

@@ -49,8 +49,8 @@ def test_help_lists_every_flag_with_its_doc(name, workdir):
     words = " ".join(re.sub("[│╭╮╰╯─]", " ", out).split())  # the help's text without its box or line breaks
     docs = args_docstrings(name)
     assert docs.keys() == load_script(name).Args.__dataclass_fields__.keys()  # no field without a docstring
-    for name, doc in docs.items():
-        assert f"--{name.replace('_', '-')}" in out and " ".join(doc.split()) in words, name
+    for field, doc in docs.items():
+        assert f"--{field.replace('_', '-')}" in out and " ".join(doc.split()) in words, field
 
 
 def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
