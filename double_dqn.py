@@ -169,6 +169,16 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
     return max(slope * t + start_e, end_e)
 
 
+def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random part of epsilon-greedy, from one uniform draw u per env: (which envs explore, their actions).
+
+    An env explores where u < epsilon; there u / epsilon is uniform on [0, 1), so floor(u / epsilon * n_actions)
+    is uniform over the actions. Elsewhere the caller takes the greedy action (and the second array means nothing).
+    """
+    explore = u < epsilon
+    return explore, (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
+
+
 def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> float:
     """Learning rate at env step t: `base` until the last `decay_fraction` of `total` steps, then linear to 0."""
     decay_start = (1.0 - decay_fraction) * total
@@ -620,14 +630,11 @@ if __name__ == "__main__":
         # A resumed run restarts the episodes that were in progress, from seeds that depend on the step.
         obs, _ = envs.reset(seed=args.seed + global_step)
         while global_step < args.total_timesteps and stop_signal is None:
-            # Epsilon-greedy. One uniform u per env: u < epsilon explores, and then u / epsilon is uniform on
-            # [0, 1) and picks the random action; the network runs only when some env exploits.
+            # Epsilon-greedy; the network runs only when some env exploits.
             epsilon = linear_schedule(
                 args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step
             )
-            u = explore_rng.random(args.num_envs)
-            explore = u < epsilon
-            actions = (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
+            explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
             if not explore.all():
                 actions = np.where(explore, actions, greedy(obs))
 

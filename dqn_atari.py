@@ -176,6 +176,16 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
     return max(slope * t + start_e, end_e)
 
 
+def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random part of epsilon-greedy, from one uniform draw u per env: (which envs explore, their actions).
+
+    An env explores where u < epsilon; there u / epsilon is uniform on [0, 1), so floor(u / epsilon * n_actions)
+    is uniform over the actions. Elsewhere the caller takes the greedy action (and the second array means nothing).
+    """
+    explore = u < epsilon
+    return explore, (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
+
+
 def events_due(prev_step: int, step: int, every: int, start: int = 0) -> int:
     """Number of multiples of `every` in (max(prev_step, start), step].
 
@@ -665,14 +675,11 @@ if __name__ == "__main__":
         obs, _ = envs.reset(seed=args.seed + global_step)
         rb.start(obs[:, -1])
         while global_step < args.total_timesteps and stop_signal is None:
-            # Epsilon-greedy. One uniform u per env: u < epsilon explores, and then u / epsilon is uniform on
-            # [0, 1) and picks the random action; the network runs only when some env exploits.
+            # Epsilon-greedy; the network runs only when some env exploits.
             epsilon = linear_schedule(
                 args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step
             )
-            u = explore_rng.random(args.num_envs)
-            explore = u < epsilon
-            actions = (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
+            explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
             if not explore.all():
                 actions = np.where(explore, actions, act(torch.from_numpy(obs)).cpu().numpy())
 

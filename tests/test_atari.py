@@ -98,6 +98,34 @@ def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
     assert all(seen & keys for keys in kinds.values())  # samples cover episode starts, life losses, truncations
 
 
+def test_the_run_stores_what_its_envs_returned(workdir):
+    """The test above feeds the buffer itself; here the script's own loop does. The stored actions, replayed in
+    fresh envs reset as the run's were, must give back every stored frame, reward and termination, and the true
+    final frame after a life loss, a game over or a time limit."""
+    flags = ["--num-envs", "2", "--checkpoint-frequency", "300", "--checkpoint-buffer", "--no-cuda"]
+    run_script("dqn_atari.py", *TOY, *SHORT, *flags, cwd=workdir)
+    rb = atari.FrameReplayBuffer(1000, 2, 4, (84, 84), torch.device("cpu"))
+    rb.load_state_dict(torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"])
+    assert (rb.written < rb.slots).all()  # no wrap-around: a slot's number is its place in the ring
+    slots = [np.flatnonzero(rb.starts_transition[e, : rb.written[e]]) for e in range(2)]  # each env's transitions
+    assert [len(s) for s in slots] == [150, 150]
+    envs = make_envs(2)
+    obs, _ = envs.reset(seed=1)  # the run's reset: --seed 1 at env step 0
+    ended = {"terminated": 0, "truncated": 0}
+    for k in range(150):
+        j = [slots[e][k] for e in range(2)]
+        next_obs, rewards, terminations, truncations, infos = envs.step(rb.actions[[0, 1], j].astype(np.int64))
+        real_next = atari.true_next_obs(next_obs, terminations | truncations, infos)
+        for e in range(2):
+            assert torch.equal(rb.frames[e, j[e]], torch.from_numpy(obs[e, -1])), (e, k)
+            assert torch.equal(rb.frames[e, j[e] + 1], torch.from_numpy(real_next[e, -1])), (e, k)
+            assert rb.terminated[e, j[e]] == terminations[e] and rb.rewards[e, j[e]] == rewards[e], (e, k)
+        ended["terminated"] += int(terminations.sum())
+        ended["truncated"] += int(truncations.sum())
+        obs = next_obs
+    assert min(ended.values()) >= 1, ended
+
+
 def test_buffer_memory_per_transition():
     assert atari.FrameReplayBuffer.nbytes(1, (84, 84)) <= 7_500
     rb = atari.FrameReplayBuffer(1000, 2, 4, (84, 84), torch.device("cpu"))
@@ -202,10 +230,14 @@ def test_checkpoint_and_resume(workdir):
     checkpoint = only_run_dir(workdir) / "checkpoint.pt"
     state = torch.load(checkpoint, weights_only=True)
     assert state["counters"]["global_step"] == 200 and int(state["buffer"]["written"][0]) > 200
-    proc = run_script("dqn_atari.py", "--resume", str(checkpoint), cwd=workdir)
+    proc = run_script("dqn_atari.py", "--resume", str(checkpoint), "--checkpoint-frequency", "300", cwd=workdir)
     assert "resumed" in proc.stdout and "at env step 200" in proc.stdout
     counts = summary(proc.stdout)
     assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
+    one_run = np.random.default_rng(1)  # the exploration stream of one run to 300: a draw per env step
+    for _ in range(300):
+        one_run.random(1)
+    assert torch.load(checkpoint, weights_only=True)["explore_rng"] == one_run.bit_generator.state
     state["args"].pop("max_grad_norm")  # as a checkpoint written before the flag existed: refused, naming it
     torch.save(state, checkpoint)
     files_before = sorted(workdir.rglob("*"))

@@ -1,4 +1,4 @@
-"""Unit tests of the pure helpers of dqn.py and double_dqn.py: values computed by hand."""
+"""Unit tests of the pure helpers of dqn.py and double_dqn.py (and those dqn_atari.py shares): values by hand."""
 
 import numpy as np
 import pytest
@@ -14,8 +14,14 @@ def script(request):
     return load_script(request.param)
 
 
-def test_linear_schedule_values(script):
-    f = script.linear_schedule
+@pytest.fixture(scope="module", params=[*SCRIPTS, "dqn_atari.py"])
+def any_script(request):
+    """For the helpers all three scripts define alike: each copy is tested, since a bug can enter any one."""
+    return load_script(request.param)
+
+
+def test_linear_schedule_values(any_script):
+    f = any_script.linear_schedule
     assert f(1.0, 0.05, 1000, 0) == 1.0
     assert f(1.0, 0.05, 1000, 500) == pytest.approx(0.525)
     assert f(1.0, 0.05, 1000, 1000) == pytest.approx(0.05)
@@ -36,34 +42,47 @@ def test_learning_rate_at_values(script):
 
 @pytest.mark.parametrize("num_envs", [1, 2, 3, 7, 8])
 @pytest.mark.parametrize("every", [1, 4, 10, 500])
-def test_events_due_counts_env_steps_for_any_num_envs(script, num_envs, every):
+def test_events_due_counts_env_steps_for_any_num_envs(any_script, num_envs, every):
     """Over a run, events fire once per multiple of `every` past `start`, whatever num_envs is."""
     start, total, fired, step = 100, 3000, 0, 0
     while step < total:
         prev, step = step, step + num_envs
-        fired += script.events_due(prev, step, every, start)
+        fired += any_script.events_due(prev, step, every, start)
     assert fired == step // every - start // every
 
 
-def test_events_due_small_cases(script):
-    assert script.events_due(9, 12, 10) == 1  # 10 lies in (9, 12]
-    assert script.events_due(10, 13, 10) == 0
-    assert script.events_due(0, 40, 10) == 4
-    assert script.events_due(195, 205, 10, start=200) == 0  # 200 itself is not past the start
-    assert script.events_due(195, 210, 10, start=200) == 1
+def test_events_due_small_cases(any_script):
+    f = any_script.events_due
+    assert f(9, 12, 10) == 1  # 10 lies in (9, 12]
+    assert f(10, 13, 10) == 0
+    assert f(0, 40, 10) == 4
+    assert f(195, 205, 10, start=200) == 0  # 200 itself is not past the start
+    assert f(195, 210, 10, start=200) == 1
 
 
-def test_td_target_terminated_and_truncated(script):
+def test_explore_actions_are_uniform_and_only_below_epsilon(any_script):
+    u = np.array([0.0, 0.049, 0.05, 0.07, np.nextafter(0.1, 0), 0.1, 0.9])
+    explore, actions = any_script.explore_actions(u, 0.1, 4)
+    assert explore.tolist() == [True, True, True, True, True, False, False]
+    assert actions[explore].tolist() == [0, 1, 2, 2, 3]  # floor(u / 0.1 * 4); u just below epsilon stays in range
+    u = np.random.default_rng(0).random(200_000)
+    explore, actions = any_script.explore_actions(u, 0.2, 4)
+    assert explore.mean() == pytest.approx(0.2, abs=0.005)
+    assert np.bincount(actions[explore], minlength=4) / explore.sum() == pytest.approx([0.25] * 4, abs=0.01)
+    assert not any_script.explore_actions(u, 0.0, 4)[0].any()  # epsilon 0: always greedy
+
+
+def test_td_target_terminated_and_truncated(any_script):
     rewards = torch.tensor([1.0, 2.0, 3.0])
     terminated = torch.tensor([0.0, 1.0, 0.0])  # the third is a truncation: it still bootstraps
     next_values = torch.tensor([10.0, 20.0, 30.0])
-    target = script.td_target(rewards, terminated, next_values, 0.9)
+    target = any_script.td_target(rewards, terminated, next_values, 0.9)
     assert torch.equal(target, torch.tensor([1.0 + 9.0, 2.0, 3.0 + 27.0]))
 
 
-def test_td_target_refuses_mismatched_shapes(script):
+def test_td_target_refuses_mismatched_shapes(any_script):
     with pytest.raises(AssertionError):
-        script.td_target(torch.zeros(4), torch.zeros(4), torch.zeros(4, 1), 0.99)
+        any_script.td_target(torch.zeros(4), torch.zeros(4), torch.zeros(4, 1), 0.99)
 
 
 def linear_net(weight) -> nn.Module:
@@ -80,8 +99,9 @@ TARGET = linear_net([[5.0, 0.0], [2.0, 0.0], [9.0, 0.0]])
 NEXT_OBS = torch.tensor([[1.0, 0.0]])
 
 
-def test_dqn_next_value_is_target_max():
-    dqn = load_script("dqn.py")
+@pytest.mark.parametrize("name", ["dqn.py", "dqn_atari.py"])
+def test_dqn_next_value_is_target_max(name):
+    dqn = load_script(name)
     assert torch.equal(dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), torch.tensor([9.0]))
     target = dqn.td_target(
         torch.tensor([1.0]), torch.tensor([0.0]), dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), 0.5
@@ -97,18 +117,18 @@ def test_double_dqn_next_value_is_target_at_online_argmax():
     assert torch.equal(double.td_target(torch.tensor([1.0]), torch.tensor([0.0]), nv, 0.5), torch.tensor([2.0]))
 
 
-def test_soft_update_arithmetic(script):
+def test_soft_update_arithmetic(any_script):
     target, online = nn.Linear(2, 1), nn.Linear(2, 1)
     with torch.no_grad():
         for p in target.parameters():
             p.fill_(1.0)
         for p in online.parameters():
             p.fill_(5.0)
-    script.soft_update(target, online, 0.25)
+    any_script.soft_update(target, online, 0.25)
     assert all(torch.equal(p, torch.full_like(p, 2.0)) for p in target.parameters())  # 0.25 * 5 + 0.75 * 1
     with torch.no_grad():
         online.weight.copy_(torch.tensor([[0.1234567, -3.3e-7]]))
-    script.soft_update(target, online, 1.0)
+    any_script.soft_update(target, online, 1.0)
     assert all(
         torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters(), strict=True)
     )  # tau = 1: exact copy
@@ -131,7 +151,7 @@ def test_replay_buffer_stores_and_wraps(script):
 
 def test_replay_buffer_sample_rows_are_whole_transitions(script):
     rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
-    fill(rb, steps=30, num_envs=2)
+    fill(rb, steps=20, num_envs=2)  # 40 of 50 rows: an empty row drawn would fail next_obs == obs + 1
     batch = rb.sample(256, torch.Generator().manual_seed(0), torch.device("cpu"))
     assert batch["obs"].shape == (256, 2) and batch["actions"].shape == (256,) and batch["actions"].dtype == torch.long
     assert torch.equal(batch["next_obs"], batch["obs"] + 1)
@@ -139,7 +159,7 @@ def test_replay_buffer_sample_rows_are_whole_transitions(script):
     assert torch.equal(batch["terminated"], (batch["obs"][:, 0] % 2 == 0).float())
     assert torch.equal(batch["actions"], batch["obs"][:, 0].long() % 10 % 3)  # env index e picks action e % 3
     assert set(batch["obs"][:, 0].long().tolist()) <= set(rb.data[:, 0].long().tolist())
-    assert len(set(batch["obs"][:, 0].tolist())) > 30  # uniform over the 50 stored, not a few
+    assert len(set(batch["obs"][:, 0].tolist())) > 30  # uniform over the 40 stored, not a few
 
 
 def test_replay_buffer_sampling_is_seeded(script):
@@ -253,3 +273,29 @@ def test_numpy_greedy_declines_what_it_cannot_copy(script):
 
 def test_validate_args_accepts_defaults(script):
     assert script.validate_args(script.Args()) is None
+
+
+@pytest.mark.parametrize("eval_epsilon", [0.0, 1.0])
+def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsilon):
+    """A network that always pushes right, played on CartPole from reset(seed + 1): at eval epsilon 0 the returns
+    are those of pushing right by hand; at 1 every action is random, so they differ."""
+    import gymnasium as gym
+
+    args = script.Args(hidden_sizes=(4,), eval_episodes=5, eval_epsilon=eval_epsilon, seed=3)
+    q = script.QNetwork(4, 2, args.hidden_sizes)
+    with torch.no_grad():
+        for p in q.parameters():
+            p.zero_()
+        q.network[-1].bias.copy_(torch.tensor([0.0, 1.0]))
+    torch.save(q.state_dict(), tmp_path / "right.pt")
+    returns = script.evaluate(str(tmp_path / "right.pt"), args, torch.device("cpu"), "test")
+    env, pushing_right = gym.make("CartPole-v1"), []
+    env.reset(seed=args.seed + 1)
+    for _ in range(args.eval_episodes):
+        steps, done = 0, False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(1)
+            steps, done = steps + 1, terminated or truncated
+        pushing_right.append(float(steps))
+        env.reset()  # the vector env's autoreset: unseeded, the env's own generator goes on
+    assert (returns == pushing_right) is (eval_epsilon == 0.0)

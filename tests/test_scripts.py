@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import (
     DEVICE,
     ROOT,
@@ -114,6 +115,12 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
     assert torch.equal(terminated, ends_even.float())  # terminations, and nothing else, stop bootstrapping
     truncated = next_obs[:, 0] == toy.MAX_STEPS
     assert truncated.sum() >= 10 and not terminated[truncated].any()  # truncations kept, bootstrapping from t = 6
+    # Each logged episode is one episode, ended by either cause: reward 1 a step, so its return is its length.
+    run_dir = only_run_dir(workdir)
+    returns, lengths = (
+        [float(r["value"]) for r in read_metrics(run_dir, f"charts/episodic_{m}")] for m in ("return", "length")
+    )
+    assert len(returns) >= 40 and returns == lengths and set(lengths) == {toy.TERMINATE_AT, toy.MAX_STEPS}
 
 
 def returns_and_weights(script: str, cwd: Path, *extra: str) -> tuple[list, dict]:
@@ -162,10 +169,14 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
 
     # A resume rebuilds the checkpoint's network, whatever the defaults, and trains on from env step 300 to 400
     # (the counters are the whole run's: gradient steps from 210 to 400).
-    resumed = run_script(script, "--resume", str(checkpoints["custom"]), "--save-model", cwd=tmp_path)
+    resumed = run_script(
+        script, "--resume", str(checkpoints["custom"]), "--save-model", "--checkpoint-frequency", "400", cwd=tmp_path
+    )
     assert "resumed" in resumed.stdout and "at env step 300" in resumed.stdout
     counts = summary(resumed.stdout)
     assert (counts["env steps"], counts["gradient steps"]) == (400, 400 // 10 - 200 // 10)
+    at_400 = torch.load(checkpoints["custom"], weights_only=True)
+    assert int(at_400["optimizer"]["state"][0]["step"]) == 20  # Adam went on from its 10 steps, not from scratch
     saved = torch.load(checkpoints["custom"].parent / f"{script[:-3]}.pt", weights_only=True)
     assert saved["network.0.weight"].shape == (16, 4)
     assert not torch.equal(saved["network.0.weight"], custom["q_network"]["network.0.weight"])
@@ -275,6 +286,66 @@ def test_signal_after_the_loop_still_stops_the_run(script, workdir, step, during
     assert (run_dir / "checkpoint.pt").exists() == checkpointed
     assert (run_dir / f"{script[:-3]}.pt").exists() != checkpointed
     assert read_metrics(run_dir, "eval/episodic_return") == [] and "Traceback" not in proc.stderr
+
+
+def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(script, tmp_path):
+    """Stopped at env step 150, before learning starts, then resumed to 320, against one run to 320: the random
+    streams and Adam's step count go on as in one run; and the 12 gradient steps and 2 soft target updates equal a
+    reference computed here from the checkpoint at 150, the stored transitions and the helpers: a Huber loss on the
+    taken actions, fresh gradients each step, clipping, then Adam."""
+    module = load_script(script)
+    flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer", "--no-cuda"]  # the CPU's arithmetic
+
+    def run_until(env_steps: int, cwd: Path, *extra: str) -> dict:
+        run_script(
+            script, *extra, cwd=cwd, env=script_env(TOY_SIGNAL_AT=f"{env_steps}:{int(signal.SIGTERM)}"), check=False
+        )
+        return torch.load(only_run_dir(cwd) / "checkpoint.pt", weights_only=True)
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = run_until(320, tmp_path / "one", *flags)
+    at_150 = run_until(150, tmp_path / "two", *flags)
+    path = str(only_run_dir(tmp_path / "two") / "checkpoint.pt")
+    resumed = run_until(
+        320 - 150, tmp_path / "two", "--resume", path, "--checkpoint-buffer", "--no-cuda"
+    )  # env steps count anew
+
+    assert (at_150["counters"]["global_step"], at_150["counters"]["gradient_steps"]) == (150, 0)
+    assert all(torch.equal(at_150["q_network"][k], at_150["target_network"][k]) for k in at_150["q_network"])
+    assert torch.equal(at_150["sample_rng"], torch.Generator().manual_seed(1).get_state())  # seeded, not drawn yet
+    for run in (one, resumed):
+        assert (run["counters"]["global_step"], run["counters"]["gradient_steps"]) == (320, 12)
+    assert resumed["explore_rng"] == one["explore_rng"]  # one draw per env step, whatever the episodes
+    assert torch.equal(resumed["sample_rng"], one["sample_rng"])
+    assert int(resumed["optimizer"]["state"][0]["step"]) == 12
+
+    args = module.Args(**at_150["args"])
+    q_network, target_network = (module.QNetwork(2, 2, args.hidden_sizes) for _ in range(2))
+    q_network.load_state_dict(at_150["q_network"])
+    target_network.load_state_dict(at_150["target_network"])
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
+    generator = torch.Generator().manual_seed(args.seed)
+    for step in range(args.learning_starts + 1, 321):
+        if step % args.train_frequency == 0:
+            rb = module.ReplayBuffer(args.buffer_size, 2, torch.device("cpu"))
+            rb.load_state_dict({"pos": step, "size": step, "data": resumed["buffer"]["data"][:step]})
+            batch = rb.sample(args.batch_size, generator, torch.device("cpu"))
+            with torch.no_grad():
+                next_values = module.next_state_value(q_network, target_network, batch["next_obs"])
+                targets = module.td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
+            q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+            optimizer.zero_grad()
+            F.smooth_l1_loss(q_taken, targets).backward()
+            torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
+            for group in optimizer.param_groups:
+                group["lr"] = module.learning_rate_at(args.learning_rate, args.lr_decay_fraction, 600, step)
+            optimizer.step()
+        if step % args.target_network_frequency == 0:
+            module.soft_update(target_network, q_network, args.tau)
+    for network, saved in ((q_network, resumed["q_network"]), (target_network, resumed["target_network"])):
+        for name, value in network.state_dict().items():
+            torch.testing.assert_close(value, saved[name], rtol=0, atol=1e-6)
 
 
 def test_resume_on_another_device_draws_replay_samples_afresh(script, tmp_path):
