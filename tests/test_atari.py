@@ -126,6 +126,42 @@ def test_the_run_stores_what_its_envs_returned(workdir):
     assert min(ended.values()) >= 1, ended
 
 
+def test_the_gradient_step_is_the_reference(tmp_path):
+    """Runs to env steps 204 and 208 (random actions, so the two are one run cut at two points): the second run's
+    gradient step at 208 must equal one computed here from the checkpoint at 204 and the replay at 208, with a
+    Huber loss on fresh gradients (the first step's gradients, at 204, must not carry over) and Adam."""
+    checkpoints = {}
+    for steps in (204, 208):
+        cwd = tmp_path / str(steps)
+        cwd.mkdir()
+        flags = ["--total-timesteps", str(steps), "--checkpoint-frequency", str(steps), "--checkpoint-buffer"]
+        run_script("dqn_atari.py", *TOY, *SHORT, *flags, "--start-e", "1", "--end-e", "1", "--no-cuda", cwd=cwd)
+        checkpoints[steps] = torch.load(only_run_dir(cwd) / "checkpoint.pt", weights_only=True)
+    before, after = checkpoints[204], checkpoints[208]
+    assert (before["counters"]["gradient_steps"], after["counters"]["gradient_steps"]) == (1, 2)
+    args = atari.Args(**before["args"])
+    n_actions = list(before["q_network"].values())[-1].shape[0]  # the output layer's bias
+    q_network, target_network = atari.QNetwork(4, n_actions), atari.QNetwork(4, n_actions)
+    q_network.load_state_dict(before["q_network"])
+    target_network.load_state_dict(before["target_network"])
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
+    optimizer.load_state_dict(before["optimizer"])
+    sample_rng = np.random.default_rng()
+    sample_rng.bit_generator.state = before["sample_rng"]
+    rb = atari.FrameReplayBuffer(args.buffer_size, 1, 4, (84, 84), torch.device("cpu"))
+    rb.load_state_dict(after["buffer"])
+    batch = rb.gather(torch.from_numpy(rb.sample(args.batch_size, sample_rng)))
+    with torch.no_grad():
+        next_values = atari.next_state_value(q_network, target_network, batch["next_obs"])
+        targets = atari.td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
+    q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+    optimizer.zero_grad()
+    torch.nn.functional.smooth_l1_loss(q_taken, targets).backward()
+    optimizer.step()
+    for name, value in q_network.state_dict().items():
+        torch.testing.assert_close(value, after["q_network"][name], rtol=0, atol=1e-6)
+
+
 def test_buffer_memory_per_transition():
     assert atari.FrameReplayBuffer.nbytes(1, (84, 84)) <= 7_500
     rb = atari.FrameReplayBuffer(1000, 2, 4, (84, 84), torch.device("cpu"))
