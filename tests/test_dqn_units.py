@@ -1,5 +1,6 @@
 """Unit tests of the pure helpers of dqn.py and double_dqn.py (and those dqn_atari.py shares): values by hand."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -279,8 +280,6 @@ def test_validate_args_accepts_defaults(script):
 def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsilon):
     """A network that always pushes right, played on CartPole from reset(seed + 1): at eval epsilon 0 the returns
     are those of pushing right by hand; at 1 every action is random, so they differ."""
-    import gymnasium as gym
-
     args = script.Args(hidden_sizes=(4,), eval_episodes=5, eval_epsilon=eval_epsilon, seed=3)
     q = script.QNetwork(4, 2, args.hidden_sizes)
     with torch.no_grad():

@@ -307,9 +307,8 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     one = run_until(320, tmp_path / "one", *flags)
     at_150 = run_until(150, tmp_path / "two", *flags)
     path = str(only_run_dir(tmp_path / "two") / "checkpoint.pt")
-    resumed = run_until(
-        320 - 150, tmp_path / "two", "--resume", path, "--checkpoint-buffer", "--no-cuda"
-    )  # env steps count anew
+    # The resumed process's env counts its steps anew: its 170th is the run's 320th.
+    resumed = run_until(320 - 150, tmp_path / "two", "--resume", path, "--checkpoint-buffer", "--no-cuda")
 
     assert (at_150["counters"]["global_step"], at_150["counters"]["gradient_steps"]) == (150, 0)
     assert all(torch.equal(at_150["q_network"][k], at_150["target_network"][k]) for k in at_150["q_network"])
@@ -339,7 +338,9 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
             F.smooth_l1_loss(q_taken, targets).backward()
             torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
             for group in optimizer.param_groups:
-                group["lr"] = module.learning_rate_at(args.learning_rate, args.lr_decay_fraction, 600, step)
+                group["lr"] = module.learning_rate_at(
+                    args.learning_rate, args.lr_decay_fraction, args.total_timesteps, step
+                )
             optimizer.step()
         if step % args.target_network_frequency == 0:
             module.soft_update(target_network, q_network, args.tau)
