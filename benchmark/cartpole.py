@@ -6,6 +6,7 @@
     python benchmark/cartpole.py solve --seeds 6 7 -- --gamma 0.995   # the same with flags changed
     python benchmark/cartpole.py solve-sb3 --seeds 1 2 3   # the same figures for SB3 DQN at its zoo settings
     python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
+    python benchmark/cartpole.py floor --compiled    # also the bare update through torch.compile (compiles first)
     python benchmark/cartpole.py parts               # where the time of the real loop goes (timed copy of it)
 
 Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
@@ -175,11 +176,12 @@ def per_call_us(fn, calls: int = 3000) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
-def floor() -> None:
+def floor(compiled: bool = False) -> None:
     """The least this DQN pays per env step at CleanRL's settings, from hot loops of each part alone.
 
     A hot loop keeps code and data in cache, so the real loop pays more; this is a lower bound, and the
-    gradient step here is the bare minimum (no sampling, no checks, no logging).
+    gradient step here is the bare minimum (no sampling, no checks, no logging). With `compiled`, the same
+    bare update with its forward passes and loss through torch.compile: what compiling costs, and what it saves.
     """
     import gymnasium as gym
     import torch
@@ -200,10 +202,13 @@ def floor() -> None:
     batch = CLEANRL["batch_size"]
     obs, rewards, taken = torch.randn(batch, 4), torch.randn(batch), torch.zeros(batch, 1, dtype=torch.long)
 
-    def bare_update():
+    def bare_loss():
         with torch.no_grad():
             targets = rewards + CLEANRL["gamma"] * target_network(obs).max(dim=1).values
-        loss = F.smooth_l1_loss(q_network(obs).gather(1, taken).squeeze(1), targets)
+        return F.smooth_l1_loss(q_network(obs).gather(1, taken).squeeze(1), targets)
+
+    def bare_update(loss_fn=bare_loss):
+        loss = loss_fn()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -244,6 +249,13 @@ def floor() -> None:
         f"{updates:.2f} per env step"
     )
     print(f"  (its matrix products alone, same shapes: {products_us:.1f} us per update)")
+    if compiled:
+        compiled_loss = torch.compile(bare_loss)
+        start = time.perf_counter()
+        bare_update(compiled_loss)
+        compile_s = time.perf_counter() - start
+        compiled_us = per_call_us(lambda: bare_update(compiled_loss))
+        print(f"  (through torch.compile: {compiled_us:.1f} us per call, after a first call of {compile_s:.1f} s)")
     print(f"floor: {per_step:.1f} us per env step = at most {1e6 / per_step:,.0f} SPS at CleanRL's settings")
 
 
@@ -307,14 +319,17 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="sps: where both learners run")
+    parser.add_argument("--compiled", action="store_true", help="floor: also the bare update through torch.compile")
     argv, script_flags = sys.argv[1:], []
     if "--" in argv:  # solve: what follows `--` goes to the script
         argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     a = parser.parse_args(argv)
     if script_flags and a.what != "solve":
         parser.error(f"flags after -- go to the script of `solve`, not to `{a.what}`")
+    if a.compiled and a.what != "floor":
+        parser.error("--compiled is a flag of `floor`")
     if a.what == "floor":
-        floor()
+        floor(a.compiled)
     elif a.what == "parts":
         parts(a.script)
     elif a.what == "sps":
