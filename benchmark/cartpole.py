@@ -7,12 +7,14 @@
     python benchmark/cartpole.py solve-sb3 --seeds 1 2 3   # the same figures for SB3 DQN at its zoo settings
     python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
     python benchmark/cartpole.py floor --compiled    # also the bare update through torch.compile (compiles first)
+    python benchmark/cartpole.py sps --numpy-learner # ours with its gradient steps written by hand in NumPy
     python benchmark/cartpole.py parts               # where the time of the real loop goes (timed copy of it)
 
 Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 """
 
 import argparse
+import copy
 import csv
 import importlib.util
 import json
@@ -93,7 +95,7 @@ def first_solved(returns, window: int = 20, threshold: float = SOLVED):
     return None
 
 
-def run_ours(script: str, extra: list[str], cwd: Path) -> tuple[float, Path]:
+def run_ours(script: str | Path, extra: list[str], cwd: Path) -> tuple[float, Path]:
     cwd.mkdir(parents=True, exist_ok=True)
     before = set((cwd / "runs").glob("*"))
     start = time.time()
@@ -102,9 +104,9 @@ def run_ours(script: str, extra: list[str], cwd: Path) -> tuple[float, Path]:
     return time.time() - start, run_dir
 
 
-def sps_ours(script: str, device: str) -> float:
+def sps_ours(script: str | Path, device: str) -> float:
     _, run_dir = run_ours(
-        script, [*flags(CLEANRL), f"--{'' if device == 'cuda' else 'no-'}cuda"], RESULTS / "sps" / script[:-3]
+        script, [*flags(CLEANRL), f"--{'' if device == 'cuda' else 'no-'}cuda"], RESULTS / "sps" / Path(script).stem
     )
     with open(run_dir / "metrics.csv", newline="") as f:
         return [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "charts/SPS"][-1]
@@ -174,6 +176,55 @@ def per_call_us(fn, calls: int = 3000) -> float:
     for _ in range(calls):
         fn()
     return (time.perf_counter() - start) / calls * 1e6
+
+
+def numpy_learner(q_network, target_network, gamma: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    """The gradient step written by hand in NumPy, for an MLP of Linear and ReLU layers with plain Adam and no
+    clipping (CleanRL's settings): what leaving torch's cost per operation would buy. Measured, not adopted.
+
+    It works on views of both networks' parameters, so the target copies and `numpy_greedy` see its steps.
+    Returns update(obs, next_obs, actions, rewards, terminated, lr) -> (Huber loss, Q of the actions taken).
+    """
+    weights = [p.detach().numpy() for p in q_network.parameters()]
+    target = [p.detach().numpy() for p in target_network.parameters()]
+    moments = [(np.zeros_like(w), np.zeros_like(w)) for w in weights]
+    step = 0
+
+    def forward(layers, x):
+        """Each layer's input, then the output: Q-values."""
+        inputs = [x]
+        for i in range(0, len(layers), 2):
+            x = x @ layers[i].T + layers[i + 1]
+            if i + 2 < len(layers):
+                x = np.maximum(x, 0)
+            inputs.append(x)
+        return inputs
+
+    def update(obs, next_obs, actions, rewards, terminated, lr):
+        nonlocal step
+        targets = rewards + gamma * forward(target, next_obs)[-1].max(axis=1) * (1 - terminated)
+        inputs = forward(weights, obs)
+        rows = np.arange(len(actions))
+        q_taken = inputs[-1][rows, actions]
+        error = q_taken - targets
+        loss = float(np.where(np.abs(error) < 1, 0.5 * error * error, np.abs(error) - 0.5).mean())
+        grad_out = np.zeros_like(inputs[-1])
+        grad_out[rows, actions] = np.clip(error, -1, 1) / len(actions)  # the mean Huber loss's gradient
+        grads = [None] * len(weights)
+        for i in range(len(weights) - 2, -1, -2):
+            grads[i], grads[i + 1] = grad_out.T @ inputs[i // 2], grad_out.sum(axis=0)
+            if i:
+                grad_out = (grad_out @ weights[i]) * (inputs[i // 2] > 0)
+        step += 1
+        for w, g, (m, v) in zip(weights, grads, moments, strict=True):
+            m *= betas[0]
+            m += (1 - betas[0]) * g
+            v *= betas[1]
+            v += (1 - betas[1]) * g * g
+            w -= lr / (1 - betas[0] ** step) * m / (np.sqrt(v / (1 - betas[1] ** step)) + eps)
+        return loss, q_taken
+
+    return update
 
 
 def floor(compiled: bool = False) -> None:
@@ -249,6 +300,24 @@ def floor(compiled: bool = False) -> None:
         f"{updates:.2f} per env step"
     )
     print(f"  (its matrix products alone, same shapes: {products_us:.1f} us per update)")
+    # The NumPy update must compute what torch's does: three steps of each from the same weights, then compare.
+    torch_net, numpy_net = copy.deepcopy(q_network), copy.deepcopy(q_network)
+    torch_optimizer = torch.optim.Adam(torch_net.parameters(), lr=CLEANRL["learning_rate"])
+    numpy_update = numpy_learner(numpy_net, target_network, CLEANRL["gamma"])
+    np_batch = (obs.numpy(), obs.numpy(), taken.squeeze(1).numpy(), rewards.numpy(), np.zeros(batch, np.float32))
+    for _ in range(3):
+        with torch.no_grad():
+            check_targets = rewards + CLEANRL["gamma"] * target_network(obs).max(dim=1).values
+        check_loss = F.smooth_l1_loss(torch_net(obs).gather(1, taken).squeeze(1), check_targets)
+        torch_optimizer.zero_grad()
+        check_loss.backward()
+        torch_optimizer.step()
+        numpy_update(*np_batch, CLEANRL["learning_rate"])
+    pairs = zip(numpy_net.parameters(), torch_net.parameters(), strict=True)
+    gap = max(float((a - b).detach().abs().max()) for a, b in pairs)
+    assert gap < 1e-5, f"the NumPy update drifts from torch's by {gap}"
+    numpy_us = per_call_us(lambda: numpy_update(*np_batch, CLEANRL["learning_rate"]))
+    print(f"  (written by hand in NumPy: {numpy_us:.1f} us per call; weights equal torch's to {gap:.0e} after 3 steps)")
     if compiled:
         compiled_loss = torch.compile(bare_loss)
         start = time.perf_counter()
@@ -257,6 +326,8 @@ def floor(compiled: bool = False) -> None:
         compiled_us = per_call_us(lambda: bare_update(compiled_loss))
         print(f"  (through torch.compile: {compiled_us:.1f} us per call, after a first call of {compile_s:.1f} s)")
     print(f"floor: {per_step:.1f} us per env step = at most {1e6 / per_step:,.0f} SPS at CleanRL's settings")
+    numpy_step = per_step + updates * (numpy_us - update_us)
+    print(f"  (with the NumPy update: {numpy_step:.1f} us per env step = at most {1e6 / numpy_step:,.0f} SPS)")
 
 
 # Timers spliced into a copy of the main loop: (start of a line in it, code put before it, code put after it).
@@ -291,6 +362,34 @@ PART_TIMERS = [
 ]
 
 
+def numpy_learner_copy(script: str) -> Path:
+    """A copy of the script whose gradient steps go through `numpy_learner` instead of torch (CleanRL's settings only:
+    plain Adam, no clipping); everything else, the NumPy greedy action included, is the script's own code."""
+    text = (ROOT / script).read_text()
+    start = text.index("                batch = rb.sample(args.batch_size, sample_generator, device)\n")
+    end = text.index("                optimizer.step()\n", start) + len("                optimizer.step()\n")
+    update = """                batch = rb.sample(args.batch_size, sample_generator, device)
+                lr = learning_rate_at(args.learning_rate, args.lr_decay_fraction, args.total_timesteps, global_step)
+                columns = (batch[k].numpy() for k in ("obs", "next_obs", "actions", "rewards", "terminated"))
+                loss_value, q_taken = numpy_update(*columns, lr)
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(f"non-finite TD loss ({loss_value}) at env step {global_step:,}")
+                q_taken = torch.from_numpy(q_taken)
+"""
+    anchor = "    greedy = greedy or (lambda o: greedy_actions(q_network, o, device))\n"
+    setup = f"""    assert not args.amsgrad and args.max_grad_norm == 0, "plain Adam, no clipping only"
+    sys.path.insert(0, {str(ROOT / "benchmark")!r})
+    import cartpole
+    numpy_update = cartpole.numpy_learner(q_network, target_network, args.gamma)
+"""
+    text = text[:start] + update + text[end:]
+    text = text.replace(anchor, anchor + setup, 1)
+    copy_path = RESULTS / "numpy_learner" / script
+    copy_path.parent.mkdir(parents=True, exist_ok=True)
+    copy_path.write_text(text)
+    return copy_path
+
+
 def parts(script: str) -> None:
     """Run a copy of the script with timers around each part of its loop; print microseconds per env step."""
     lines = (ROOT / script).read_text().splitlines()
@@ -320,6 +419,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=1, help="sps: alternate ours and SB3 this many times")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="sps: where both learners run")
     parser.add_argument("--compiled", action="store_true", help="floor: also the bare update through torch.compile")
+    parser.add_argument(
+        "--numpy-learner", action="store_true", help="sps: run a copy of the script whose gradient steps are NumPy's"
+    )
     argv, script_flags = sys.argv[1:], []
     if "--" in argv:  # solve: what follows `--` goes to the script
         argv, script_flags = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
@@ -328,15 +430,19 @@ def main():
         parser.error(f"flags after -- go to the script of `solve`, not to `{a.what}`")
     if a.compiled and a.what != "floor":
         parser.error("--compiled is a flag of `floor`")
+    if a.numpy_learner and (a.what != "sps" or a.device != "cpu"):
+        parser.error("--numpy-learner is a flag of `sps` on the CPU")
     if a.what == "floor":
         floor(a.compiled)
     elif a.what == "parts":
         parts(a.script)
     elif a.what == "sps":
         print(f"CartPole-v1, CleanRL's hyperparameters, {CLEANRL['total_timesteps']:,} env steps, 1 env, {a.device}")
+        ours_path = numpy_learner_copy(a.script) if a.numpy_learner else a.script
+        name = f"{a.script} with numpy_learner" if a.numpy_learner else a.script
         for _ in range(a.repeats):
-            ours, sb3 = sps_ours(a.script, a.device), sps_sb3(a.device)
-            print(f"{a.script}: {ours:,.0f} SPS | SB3 DQN: {sb3:,.0f} SPS | ratio {ours / sb3:.2f}x")
+            ours, sb3 = sps_ours(ours_path, a.device), sps_sb3(a.device)
+            print(f"{name}: {ours:,.0f} SPS | SB3 DQN: {sb3:,.0f} SPS | ratio {ours / sb3:.2f}x")
     else:
         learner = "SB3 DQN at rl-baselines3-zoo's settings" if a.what == "solve-sb3" else a.script
         changed = " ".join(script_flags) or "none"
