@@ -300,22 +300,34 @@ def floor(compiled: bool = False) -> None:
         f"{updates:.2f} per env step"
     )
     print(f"  (its matrix products alone, same shapes: {products_us:.1f} us per update)")
-    # The NumPy update must compute what torch's does: three steps of each from the same weights, then compare.
+    # The NumPy update must compute what torch's does: three steps of each from the same weights, on a batch with
+    # both actions, terminations and errors on both sides of the Huber loss's kink, through dqn.py's own helpers.
     torch_net, numpy_net = copy.deepcopy(q_network), copy.deepcopy(q_network)
     torch_optimizer = torch.optim.Adam(torch_net.parameters(), lr=CLEANRL["learning_rate"])
     numpy_update = numpy_learner(numpy_net, target_network, CLEANRL["gamma"])
-    np_batch = (obs.numpy(), obs.numpy(), taken.squeeze(1).numpy(), rewards.numpy(), np.zeros(batch, np.float32))
+    check = {
+        "obs": torch.randn(batch, 4),
+        "next_obs": torch.randn(batch, 4),
+        "actions": torch.randint(2, (batch,)),
+        "rewards": 3 * torch.randn(batch),
+        "terminated": torch.randint(2, (batch,)).float(),
+    }
     for _ in range(3):
         with torch.no_grad():
-            check_targets = rewards + CLEANRL["gamma"] * target_network(obs).max(dim=1).values
-        check_loss = F.smooth_l1_loss(torch_net(obs).gather(1, taken).squeeze(1), check_targets)
+            next_values = dqn.next_state_value(torch_net, target_network, check["next_obs"])
+            check_targets = dqn.td_target(check["rewards"], check["terminated"], next_values, CLEANRL["gamma"])
+        q_taken = torch_net(check["obs"]).gather(1, check["actions"].unsqueeze(1)).squeeze(1)
+        assert 0 < float(((q_taken - check_targets).abs() < 1).float().mean()) < 1, "both sides of the kink"
+        check_loss = F.smooth_l1_loss(q_taken, check_targets)
         torch_optimizer.zero_grad()
         check_loss.backward()
         torch_optimizer.step()
-        numpy_update(*np_batch, CLEANRL["learning_rate"])
+        numpy_loss, _ = numpy_update(*(check[k].numpy() for k in check), CLEANRL["learning_rate"])
+        assert abs(numpy_loss - check_loss.item()) < 1e-5, (numpy_loss, check_loss.item())
     pairs = zip(numpy_net.parameters(), torch_net.parameters(), strict=True)
     gap = max(float((a - b).detach().abs().max()) for a, b in pairs)
     assert gap < 1e-5, f"the NumPy update drifts from torch's by {gap}"
+    np_batch = (obs.numpy(), obs.numpy(), taken.squeeze(1).numpy(), rewards.numpy(), np.zeros(batch, np.float32))
     numpy_us = per_call_us(lambda: numpy_update(*np_batch, CLEANRL["learning_rate"]))
     print(f"  (written by hand in NumPy: {numpy_us:.1f} us per call; weights equal torch's to {gap:.0e} after 3 steps)")
     if compiled:
