@@ -442,8 +442,8 @@ def main():
         parser.error(f"flags after -- go to the script of `solve`, not to `{a.what}`")
     if a.compiled and a.what != "floor":
         parser.error("--compiled is a flag of `floor`")
-    if a.numpy_learner and (a.what != "sps" or a.device != "cpu"):
-        parser.error("--numpy-learner is a flag of `sps` on the CPU")
+    if a.numpy_learner and (a.what != "sps" or a.device != "cpu" or a.script != "dqn.py"):
+        parser.error("--numpy-learner is a flag of `sps` for dqn.py on the CPU (numpy_learner has DQN's target)")
     if a.what == "floor":
         floor(a.compiled)
     elif a.what == "parts":
