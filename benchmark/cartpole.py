@@ -6,11 +6,12 @@
     python benchmark/cartpole.py solve --seeds 6 7 -- --gamma 0.995   # the same with flags changed
     python benchmark/cartpole.py solve-sb3 --seeds 1 2 3   # the same figures for SB3 DQN at its zoo settings
     python benchmark/cartpole.py floor               # per-call costs in hot loops: the least a torch DQN pays
-    python benchmark/cartpole.py floor --compiled    # also the bare update through torch.compile (compiles first)
+    python benchmark/cartpole.py floor --compiled    # also the bare update's loss through torch.compile
     python benchmark/cartpole.py sps --numpy-learner # ours with its gradient steps written by hand in NumPy
     python benchmark/cartpole.py parts               # where the time of the real loop goes (timed copy of it)
 
-Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
+Prints figures; asserts only that floor's NumPy learner computes torch's gradient step. Runs go under
+benchmark/results/ (git-ignored).
 """
 
 import argparse
@@ -183,10 +184,11 @@ def numpy_learner(q_network, target_network, gamma: float, betas=(0.9, 0.999), e
     clipping (CleanRL's settings): what leaving torch's cost per operation would buy. Measured, not adopted.
 
     It works on views of both networks' parameters, so the target copies and `numpy_greedy` see its steps.
-    Returns update(obs, next_obs, actions, rewards, terminated, lr) -> (Huber loss, Q of the actions taken).
+    Returns update(obs, next_obs, actions, rewards, terminated, lr) -> (Huber loss, Q of the actions taken); its
+    attribute `moments` holds Adam's (first, second) moments per parameter, for `floor`'s check.
     """
     weights = [p.detach().numpy() for p in q_network.parameters()]
-    target = [p.detach().numpy() for p in target_network.parameters()]
+    target_weights = [p.detach().numpy() for p in target_network.parameters()]
     moments = [(np.zeros_like(w), np.zeros_like(w)) for w in weights]
     step = 0
 
@@ -202,7 +204,7 @@ def numpy_learner(q_network, target_network, gamma: float, betas=(0.9, 0.999), e
 
     def update(obs, next_obs, actions, rewards, terminated, lr):
         nonlocal step
-        targets = rewards + gamma * forward(target, next_obs)[-1].max(axis=1) * (1 - terminated)
+        targets = rewards + gamma * forward(target_weights, next_obs)[-1].max(axis=1) * (1 - terminated)
         inputs = forward(weights, obs)
         rows = np.arange(len(actions))
         q_taken = inputs[-1][rows, actions]
@@ -224,6 +226,7 @@ def numpy_learner(q_network, target_network, gamma: float, betas=(0.9, 0.999), e
             w -= lr / (1 - betas[0] ** step) * m / (np.sqrt(v / (1 - betas[1] ** step)) + eps)
         return loss, q_taken
 
+    update.moments = moments
     return update
 
 
@@ -231,8 +234,10 @@ def floor(compiled: bool = False) -> None:
     """The least this DQN pays per env step at CleanRL's settings, from hot loops of each part alone.
 
     A hot loop keeps code and data in cache, so the real loop pays more; this is a lower bound, and the
-    gradient step here is the bare minimum (no sampling, no checks, no logging). With `compiled`, the same
-    bare update with its forward passes and loss through torch.compile: what compiling costs, and what it saves.
+    gradient step here is the bare minimum (no sampling, no checks, no logging). The same step written by hand in
+    NumPy (`numpy_learner`) is first checked against torch's, then timed. With `compiled`, the bare update with its
+    loss through torch.compile (forward passes and, through AOTAutograd, their backward; zero_grad and Adam stay
+    eager): what compiling costs, and what it saves.
     """
     import gymnasium as gym
     import torch
@@ -301,10 +306,13 @@ def floor(compiled: bool = False) -> None:
     )
     print(f"  (its matrix products alone, same shapes: {products_us:.1f} us per update)")
     # The NumPy update must compute what torch's does: three steps of each from the same weights, on a batch with
-    # both actions, terminations and errors on both sides of the Huber loss's kink, through dqn.py's own helpers.
+    # both actions, terminations and errors on both sides of the Huber loss's kink, through dqn.py's own helpers,
+    # with a soft target update between steps (the NumPy learner must see it through its views).
+    columns = ("obs", "next_obs", "actions", "rewards", "terminated")
     torch_net, numpy_net = copy.deepcopy(q_network), copy.deepcopy(q_network)
-    torch_optimizer = torch.optim.Adam(torch_net.parameters(), lr=CLEANRL["learning_rate"])
-    numpy_update = numpy_learner(numpy_net, target_network, CLEANRL["gamma"])
+    check_target = copy.deepcopy(target_network)
+    torch_optimizer = torch.optim.Adam(torch_net.parameters(), lr=CLEANRL["learning_rate"], fused=True)
+    numpy_update = numpy_learner(numpy_net, check_target, CLEANRL["gamma"])
     check = {
         "obs": torch.randn(batch, 4),
         "next_obs": torch.randn(batch, 4),
@@ -314,7 +322,7 @@ def floor(compiled: bool = False) -> None:
     }
     for _ in range(3):
         with torch.no_grad():
-            next_values = dqn.next_state_value(torch_net, target_network, check["next_obs"])
+            next_values = dqn.next_state_value(torch_net, check_target, check["next_obs"])
             check_targets = dqn.td_target(check["rewards"], check["terminated"], next_values, CLEANRL["gamma"])
         q_taken = torch_net(check["obs"]).gather(1, check["actions"].unsqueeze(1)).squeeze(1)
         assert 0 < float(((q_taken - check_targets).abs() < 1).float().mean()) < 1, "both sides of the kink"
@@ -322,14 +330,19 @@ def floor(compiled: bool = False) -> None:
         torch_optimizer.zero_grad()
         check_loss.backward()
         torch_optimizer.step()
-        numpy_loss, _ = numpy_update(*(check[k].numpy() for k in check), CLEANRL["learning_rate"])
-        assert abs(numpy_loss - check_loss.item()) < 1e-5, (numpy_loss, check_loss.item())
-    pairs = zip(numpy_net.parameters(), torch_net.parameters(), strict=True)
-    gap = max(float((a - b).detach().abs().max()) for a, b in pairs)
-    assert gap < 1e-5, f"the NumPy update drifts from torch's by {gap}"
+        numpy_loss, numpy_q_taken = numpy_update(*(check[k].numpy() for k in columns), CLEANRL["learning_rate"])
+        assert abs(numpy_loss - check_loss.item()) < 1e-6, (numpy_loss, check_loss.item())
+        assert np.abs(numpy_q_taken - q_taken.detach().numpy()).max() < 1e-6
+        dqn.soft_update(check_target, torch_net, 0.5)
+    gaps = [(a - b).detach().abs().max() for a, b in zip(numpy_net.parameters(), torch_net.parameters(), strict=True)]
+    for p, (m, v) in zip(torch_net.parameters(), numpy_update.moments, strict=True):
+        state = torch_optimizer.state[p]
+        gaps += [np.abs(m - state["exp_avg"].numpy()).max(), np.abs(v - state["exp_avg_sq"].numpy()).max()]
+    gap = float(max(gaps))
+    assert gap < 1e-6, f"the NumPy update drifts from torch's by {gap}"
     np_batch = (obs.numpy(), obs.numpy(), taken.squeeze(1).numpy(), rewards.numpy(), np.zeros(batch, np.float32))
     numpy_us = per_call_us(lambda: numpy_update(*np_batch, CLEANRL["learning_rate"]))
-    print(f"  (written by hand in NumPy: {numpy_us:.1f} us per call; weights equal torch's to {gap:.0e} after 3 steps)")
+    print(f"  (written by hand in NumPy: {numpy_us:.1f} us per call; weights and moments equal torch's to {gap:.0e})")
     if compiled:
         compiled_loss = torch.compile(bare_loss)
         start = time.perf_counter()
@@ -384,9 +397,11 @@ def numpy_learner_copy(script: str) -> Path:
                 lr = learning_rate_at(args.learning_rate, args.lr_decay_fraction, args.total_timesteps, global_step)
                 columns = (batch[k].numpy() for k in ("obs", "next_obs", "actions", "rewards", "terminated"))
                 loss_value, q_taken = numpy_update(*columns, lr)
-                if not math.isfinite(loss_value):
-                    raise FloatingPointError(f"non-finite TD loss ({loss_value}) at env step {global_step:,}")
                 q_taken = torch.from_numpy(q_taken)
+                if not math.isfinite(loss_value):  # after the step, not before it as in the script: the run ends anyway
+                    raise FloatingPointError(f"non-finite TD loss ({loss_value}) at env step {global_step:,}")
+                for group in optimizer.param_groups:  # the logged learning rate, as in the script
+                    group["lr"] = lr
 """
     anchor = "    greedy = greedy or (lambda o: greedy_actions(q_network, o, device))\n"
     setup = f"""    assert not args.amsgrad and args.max_grad_norm == 0, "plain Adam, no clipping only"
@@ -395,8 +410,9 @@ def numpy_learner_copy(script: str) -> Path:
     numpy_update = cartpole.numpy_learner(q_network, target_network, args.gamma)
 """
     text = text[:start] + update + text[end:]
-    text = text.replace(anchor, anchor + setup, 1)
-    copy_path = RESULTS / "numpy_learner" / script
+    at = text.index(anchor) + len(anchor)  # fails loudly if the script changed there
+    text = text[:at] + setup + text[at:]
+    copy_path = RESULTS / "numpy_learner" / f"numpy_{script}"
     copy_path.parent.mkdir(parents=True, exist_ok=True)
     copy_path.write_text(text)
     return copy_path
