@@ -50,7 +50,7 @@ class Args:
     cuda: bool = True
     """if True, use CUDA when it is available (the CPU otherwise; CleanRL's default); the first line printed names
     the device.
-    For an MLP this small the CPU is faster: CartPole ran about 3x faster with --no-cuda on an H100 machine
+    For an MLP this small the CPU is faster: CartPole ran 1.6-2.9x faster with --no-cuda on H100 machines
     (measured with a 120-84 net)"""
     track: bool = False
     """if True, log to Weights & Biases (`WANDB_MODE=offline` works without network); off by default, as in CleanRL,
