@@ -25,6 +25,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
@@ -69,15 +70,15 @@ class Args:
     eval_epsilon: float = 0.05
     """exploration rate during that evaluation (CleanRL's `evaluate`; 0 is fully greedy)"""
     checkpoint_frequency: int = 0
-    """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0 (the default: a CartPole run takes a
-    minute): only on Ctrl-C / SIGTERM"""
+    """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0 (the default: a CartPole run takes under
+    a minute): only on Ctrl-C / SIGTERM"""
     checkpoint_buffer: bool = False
     """if True, checkpoints include the replay buffer (training goes straight on after a resume, with the same
     replay; the file grows by the buffer's size). Off by default: without it a resumed run refills the buffer for
     `learning_starts` env steps before training again"""
     resume: str | None = None
     """checkpoint to continue from (None, the default: a new run); exp_name, seed, env and algorithm flags come from
-    it, the other flags above this one do not"""
+    it (giving one of them another value is refused), the other flags above this one do not"""
 
     # --- algorithm ---
     env_id: str = "CartPole-v1"
@@ -321,6 +322,8 @@ def validate_args(args: Args) -> str | None:
     for name in ("learning_starts", "checkpoint_frequency"):
         if getattr(args, name) < 0:
             return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 0"
+    if not 0 <= args.seed < 2**32:
+        return f"--seed {args.seed}: must be in [0, 2**32 - 1] (numpy's seeding)"
     if not args.learning_rate > 0:
         return f"--learning-rate {args.learning_rate}: must be > 0"
     if not 0 <= args.lr_decay_fraction <= 1:
@@ -353,8 +356,11 @@ def check_env(env_id: str) -> str | None:
     """Build the env once and check it is one this script can learn: Discrete actions, flat Box observations."""
     try:
         env = gym.make(env_id)
-    except (gym.error.Error, ImportError, AttributeError) as e:
-        return f"--env-id {env_id}: cannot make this env ({type(e).__name__}: {e})"
+    except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
+        atari = "ALE/" in env_id or "NoFrameskip" in env_id  # registered only when dqn_atari.py imports ale_py
+        return f"--env-id {env_id}: cannot make this env ({type(e).__name__}: {e})" + (
+            "; for Atari use dqn_atari.py" if atari else ""
+        )
     obs_space, act_space = env.observation_space, env.action_space
     env.close()
     if not isinstance(act_space, gym.spaces.Discrete):
@@ -488,15 +494,24 @@ if __name__ == "__main__":
     checkpoint = None
     if args.resume is not None:
         try:
-            checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as e:
+            with warnings.catch_warnings():  # a foreign pickle's protocol warning would break the one-line error
+                warnings.simplefilter("ignore")
+                checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
+        except OSError as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
+        except Exception as e:  # a text file, a foreign pickle, one carrying code: torch raises many types
+            fail(f"--resume {args.resume}: not a checkpoint that loads without running code ({type(e).__name__})")
         try:
             saved, names = checkpoint["args"], [f.name for f in fields(Args)]
             if unknown := sorted(set(saved) - set(names)):
                 fail(f"--resume {args.resume}: not a checkpoint of this script (it records {', '.join(unknown)})")
             if missing := [f"--{n.replace('_', '-')}" for n in names if n not in saved and n not in SESSION_FLAGS]:
                 fail(f"--resume {args.resume}: written before this script had {' '.join(missing)}; start a new run")
+            # A flag given a new value beside --resume would be ignored without a word: refuse it instead.
+            defaults = Args()
+            given = [n for n in names if n not in SESSION_FLAGS and getattr(args, n) != getattr(defaults, n)]
+            if changed := [f"--{n.replace('_', '-')}" for n in given if getattr(args, n) != saved[n]]:
+                fail(f"--resume {args.resume}: {' '.join(changed)} cannot change in a resumed run; start a new run")
             args = Args(**{**saved, **{name: getattr(args, name) for name in SESSION_FLAGS}})
         except (KeyError, TypeError, IndexError) as e:
             fail(f"--resume {args.resume}: not a checkpoint of this script ({type(e).__name__}: {e})")
@@ -504,7 +519,6 @@ if __name__ == "__main__":
         fail(problem)
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
     probe = gym.make(args.env_id)
     obs_dim, n_actions = probe.observation_space.shape[0], probe.action_space.n
     probe.close()
@@ -516,6 +530,7 @@ if __name__ == "__main__":
             f"--buffer-size {args.buffer_size}: the replay buffer needs {buffer_bytes:,} bytes, "
             f"more than 80% of the {available_memory(buffer_device):,} bytes available"
         )
+    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
 
     # Seeding: one seed feeds every stream. No CUBLAS_WORKSPACE_CONFIG: torch >= 2.10 keeps cuBLAS deterministic
     # without it (pytorch#161749), and on an H100 it made each small matmul about 4x slower (README).

@@ -203,6 +203,7 @@ def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
         (["--start-e", "0.1", "--end-e", "0.5"], "--end-e"),
         (["--exploration-fraction", "0"], "--exploration-fraction"),
         (["--resume", "no/such/checkpoint.pt"], "--resume"),
+        (["--seed", "-1"], "--seed"),
     ],
 )
 def test_bad_input(workdir, flags, expected):
@@ -274,9 +275,14 @@ def test_checkpoint_and_resume(workdir):
     for _ in range(300):
         one_run.random(1)
     assert torch.load(checkpoint, weights_only=True)["explore_rng"] == one_run.bit_generator.state
-    state["args"].pop("max_grad_norm")  # as a checkpoint written before the flag existed: refused, naming it
-    torch.save(state, checkpoint)
+    # Refused in one line naming the flag, nothing written: a flag changed beside --resume, and a checkpoint
+    # written before a flag existed.
     files_before = sorted(workdir.rglob("*"))
-    refused = run_script("dqn_atari.py", "--resume", str(checkpoint), cwd=workdir, check=False)
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--max-grad-norm" in refused.stderr
+    resume = ["dqn_atari.py", "--resume", str(checkpoint)]
+    changed_flag = run_script(*resume, "--total-timesteps", "999", cwd=workdir, check=False)
+    state["args"].pop("max_grad_norm")
+    torch.save(state, checkpoint)
+    old_checkpoint = run_script(*resume, cwd=workdir, check=False)
+    for refused, expected in ((changed_flag, "--total-timesteps"), (old_checkpoint, "--max-grad-norm")):
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and expected in refused.stderr
     assert sorted(workdir.rglob("*")) == files_before

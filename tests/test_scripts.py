@@ -1,6 +1,8 @@
 """Behaviour of dqn.py and double_dqn.py run as a user runs them: one parametrized suite keeps the two in step."""
 
 import ast
+import os
+import pickle
 import re
 import shutil
 import signal
@@ -185,9 +187,15 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     files_before = sorted(tmp_path.rglob("*"))
     without_flag = {k: v for k, v in custom["args"].items() if k != "hidden_sizes"}
     foreign = custom["args"] | {"cuda_graphs": True}
-    for saved_args, expected in ((without_flag, "--hidden-sizes"), (foreign, "not a checkpoint of this script")):
+    refusals = [
+        (custom["args"], ["--total-timesteps", "999", "--hidden-sizes", "16"], "--total-timesteps cannot change"),
+        (without_flag, [], "--hidden-sizes"),
+        (foreign, [], "not a checkpoint of this script"),
+    ]
+    for saved_args, flags, expected in refusals:
         torch.save(custom | {"args": saved_args}, checkpoints["custom"])
-        refused = run_script(script, "--resume", str(checkpoints["custom"]), "--track", cwd=tmp_path, check=False)
+        path = str(checkpoints["custom"])
+        refused = run_script(script, "--resume", path, *flags, "--track", cwd=tmp_path, check=False)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and expected in refused.stderr
         assert sorted(tmp_path.rglob("*")) == files_before
 
@@ -233,6 +241,10 @@ BAD_INPUT = [
     (["--exploration-fraction", "1.5"], "--exploration-fraction"),
     (["--buffer-size", str(10**13)], "bytes"),
     (["--resume", "no/such/checkpoint.pt"], "--resume"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--env-id", "a:b:c"], "--env-id"),
+    (["--env-id", "ALE/Breakout-v5"], "for Atari use dqn_atari.py"),
 ]
 
 
@@ -426,11 +438,48 @@ def test_custom_env_via_module_syntax(script, workdir):
     assert only_run_dir(workdir).name.startswith("toy_envs:ToyChain-v0__")
 
 
-def test_loading_weights_never_unpickles_code(script, workdir):
+class RunsCode:
+    """Pickled, it runs `touch` when unpickled: what `weights_only=True` must never do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("script_name", [*SCRIPTS, "dqn_atari.py"])
+@pytest.mark.parametrize("content", ["text", "pickle", "code"])
+def test_resume_refuses_a_file_that_is_not_a_checkpoint(script_name, content, tmp_path):
+    """A text file, a plain pickle, a pickle that runs code: one line, exit 2, nothing run or created."""
+    marker, path, workdir = tmp_path / "code_ran", tmp_path / "checkpoint.pt", tmp_path / "work"
+    workdir.mkdir()
+    if content == "text":
+        path.write_text("not a checkpoint")
+    else:
+        path.write_bytes(pickle.dumps(RunsCode(marker) if content == "code" else {"args": {}}))
+    proc = run_script(script_name, "--resume", str(path), "--track", cwd=workdir, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--resume" in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists() and list(workdir.iterdir()) == []
+
+
+def test_saved_weights_load_with_weights_only(script, workdir):
     run_script(script, *SHORT, "--save-model", "--eval-episodes", "1", cwd=workdir)
     path = only_run_dir(workdir) / f"{script[:-3]}.pt"
     code = f"import torch; torch.load({str(path)!r}, weights_only=True)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_readme_plot_code_draws_a_real_run(workdir):
+    """The README's "Plot a run" code, pointed at a run's folder, draws it with only the README's install."""
+    run_script("dqn.py", *SHORT, cwd=workdir)
+    fence, placeholder = "`" * 3, "runs/CartPole-v1__dqn__1__1700000000"
+    code = (ROOT / "README.md").read_text().split(f"Plot a run:\n\n{fence}python\n", 1)[1].split(fence, 1)[0]
+    assert placeholder in code
+    code = "import matplotlib\nmatplotlib.use('Agg')\n" + code.replace(placeholder, str(only_run_dir(workdir)))
+    subprocess.run([sys.executable, "-c", code], cwd=workdir, check=True)
+    assert (workdir / "return.png").stat().st_size > 1000
 
 
 def test_readme_shows_the_real_double_dqn_diff():
