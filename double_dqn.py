@@ -22,6 +22,7 @@ validation. Contract: SPEC.md; flags, metrics and results: README.md.
 import csv
 import math
 import os
+import pickle
 import random
 import signal
 import sys
@@ -501,20 +502,22 @@ if __name__ == "__main__":
                 checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
         except OSError as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
-        except Exception as e:  # a text file, a foreign pickle, one carrying code: torch raises many types
-            fail(f"--resume {args.resume}: not a checkpoint that loads without running code ({type(e).__name__})")
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError) as e:  # torch's, for files of other kinds
+            fail(f"--resume {args.resume}: not a checkpoint torch.load(weights_only=True) reads ({type(e).__name__})")
         try:
             saved, names = checkpoint["args"], [f.name for f in fields(Args)]
             if unknown := sorted(set(saved) - set(names)):
                 fail(f"--resume {args.resume}: not a checkpoint of this script (it records {', '.join(unknown)})")
             if missing := [f"--{n.replace('_', '-')}" for n in names if n not in saved and n not in SESSION_FLAGS]:
                 fail(f"--resume {args.resume}: written before this script had {' '.join(missing)}; start a new run")
-            # A flag given a new value beside --resume would be ignored without a word: refuse it instead.
-            defaults = Args()
-            given = [n for n in names if n not in SESSION_FLAGS and getattr(args, n) != getattr(defaults, n)]
-            if changed := [f"--{n.replace('_', '-')}" for n in given if getattr(args, n) != saved[n]]:
-                fail(f"--resume {args.resume}: {' '.join(changed)} cannot change in a resumed run; start a new run")
-            args = Args(**{**saved, **{name: getattr(args, name) for name in SESSION_FLAGS}})
+            # The command line again, over the checkpoint's values: an algorithm flag that differs was given another
+            # value, which the run would ignore without a word; it is refused instead.
+            args = tyro.cli(Args, default=Args(**{**saved, **{name: getattr(args, name) for name in SESSION_FLAGS}}))
+            if changed := [n for n in names if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:
+                given = ", ".join(
+                    f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in changed
+                )
+                fail(f"--resume {args.resume}: {given}; a resumed run keeps its flags, start a new run to change them")
         except (KeyError, TypeError, IndexError) as e:
             fail(f"--resume {args.resume}: not a checkpoint of this script ({type(e).__name__}: {e})")
     if (problem := validate_args(args) or check_env(args.env_id)) is not None:
