@@ -194,9 +194,9 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
         (without_flag, [], "--hidden-sizes"),
         (foreign, [], "not a checkpoint of this script"),
     ]
+    path = str(checkpoints["custom"])
     for saved_args, flags, expected in refusals:
-        torch.save(custom | {"args": saved_args}, checkpoints["custom"])
-        path = str(checkpoints["custom"])
+        torch.save(custom | {"args": saved_args}, path)
         refused = run_script(script, "--resume", path, *flags, "--track", cwd=tmp_path, check=False)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and expected in refused.stderr
         assert sorted(tmp_path.rglob("*")) == files_before
