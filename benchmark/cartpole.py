@@ -289,6 +289,8 @@ def floor(compiled: bool = False) -> None:
     greedy_us = per_call_us(lambda: numpy_greedy(one_obs))
     update_us = per_call_us(bare_update)
     products_us = per_call_us(matrix_products)
+    small = torch.ones(2)
+    op_us = per_call_us(lambda: small + small)  # torch's fixed cost of one operation, with nothing to compute
     h = CLEANRL
     epsilons = [
         dqn.linear_schedule(h["start_e"], h["end_e"], h["exploration_fraction"] * h["total_timesteps"], t)
@@ -305,6 +307,7 @@ def floor(compiled: bool = False) -> None:
         f"{updates:.2f} per env step"
     )
     print(f"  (its matrix products alone, same shapes: {products_us:.1f} us per update)")
+    print(f"  (one eager torch op on 2 floats, its fixed cost: {op_us:.2f} us per call)")
     # The NumPy update must compute what torch's does: three steps of each from the same weights, on a batch with
     # both actions, terminations and errors on both sides of the Huber loss's kink, through dqn.py's own helpers,
     # with a soft target update between steps (the NumPy learner must see it through its views).
