@@ -24,6 +24,7 @@ import os
 import pickle
 import random
 import signal
+import struct
 import sys
 import time
 import warnings
@@ -133,6 +134,7 @@ class Args:
 # come from the checkpoint, so the run goes on as it started.
 SESSION_FLAGS = ("torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video")
 SESSION_FLAGS += ("save_model", "eval_episodes", "eval_epsilon", "checkpoint_frequency", "checkpoint_buffer", "resume")
+SCRIPT = os.path.basename(__file__)  # recorded in checkpoints: a resume refuses another script's
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, run_name: str):
@@ -323,6 +325,8 @@ def validate_args(args: Args) -> str | None:
     for name in ("learning_starts", "checkpoint_frequency"):
         if getattr(args, name) < 0:
             return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 0"
+    if not args.exp_name or os.path.basename(args.exp_name) != args.exp_name:
+        return f"--exp-name {args.exp_name!r}: must be a plain name, no '/' (it names the run's folder and files)"
     if not 0 <= args.seed < 2**32:
         return f"--seed {args.seed}: must be in [0, 2**32 - 1] (numpy's seeding)"
     if not args.learning_rate > 0:
@@ -500,10 +504,13 @@ if __name__ == "__main__":
                 checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
         except OSError as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError) as e:  # torch's, for files of other kinds
+        # What torch.load raised for files of other kinds (text, bytes, foreign pickles; measured by fuzzing it)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, IndexError, ValueError, struct.error) as e:
             fail(f"--resume {args.resume}: not a checkpoint torch.load(weights_only=True) reads ({type(e).__name__})")
         try:
             saved, names = checkpoint["args"], [f.name for f in fields(Args)]
+            if checkpoint.get("script", SCRIPT) != SCRIPT:  # a sibling's checkpoint has the same flags
+                fail(f"--resume {args.resume}: a checkpoint of {checkpoint['script']}, not of {SCRIPT}")
             if unknown := sorted(set(saved) - set(names)):
                 fail(f"--resume {args.resume}: not a checkpoint of this script (it records {', '.join(unknown)})")
             if missing := [f"--{n.replace('_', '-')}" for n in names if n not in saved and n not in SESSION_FLAGS]:
@@ -545,11 +552,18 @@ if __name__ == "__main__":
     explore_rng = np.random.default_rng(args.seed)
     sample_generator = torch.Generator(device=buffer_device).manual_seed(args.seed)
 
-    run_name = (
-        checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    )
-    run_dir = os.path.dirname(os.path.abspath(args.resume)) if checkpoint else f"runs/{run_name}"
-    os.makedirs(run_dir, exist_ok=True)
+    if checkpoint:
+        run_name, run_dir = checkpoint["run_name"], os.path.dirname(os.path.abspath(args.resume))
+    else:  # a folder of its own: a run of the same name started in the same second (a sweep) takes the next second
+        unix_time = int(time.time())
+        while True:
+            run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
+            run_dir = f"runs/{run_name}"
+            try:
+                os.makedirs(run_dir)
+                break
+            except FileExistsError:
+                unix_time += 1
     wandb_run = None
     if args.track:
         import wandb
@@ -608,6 +622,7 @@ if __name__ == "__main__":
     def save_checkpoint() -> str:
         path = f"{run_dir}/checkpoint.pt"
         state = {
+            "script": SCRIPT,
             "args": asdict(args) | {"resume": None},
             "run_name": run_name,
             "wandb_id": wandb_run.id if wandb_run is not None else None,

@@ -26,6 +26,7 @@ import os
 import pickle
 import random
 import signal
+import struct
 import sys
 import time
 import warnings
@@ -131,6 +132,7 @@ class Args:
 SESSION_FLAGS = ("torch_deterministic", "cuda", "cuda_graphs", "async_envs", "track", "wandb_project_name")
 SESSION_FLAGS += ("wandb_entity", "capture_video", "save_model", "eval_episodes", "eval_epsilon")
 SESSION_FLAGS += ("checkpoint_frequency", "checkpoint_buffer", "resume")
+SCRIPT = os.path.basename(__file__)  # recorded in checkpoints: a resume refuses another script's
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, run_name: str):
@@ -396,6 +398,8 @@ def validate_args(args: Args) -> str | None:
     for name in ("learning_starts", "checkpoint_frequency"):
         if getattr(args, name) < 0:
             return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 0"
+    if not args.exp_name or os.path.basename(args.exp_name) != args.exp_name:
+        return f"--exp-name {args.exp_name!r}: must be a plain name, no '/' (it names the run's folder and files)"
     if not 0 <= args.seed < 2**32:
         return f"--seed {args.seed}: must be in [0, 2**32 - 1] (numpy's seeding)"
     if not args.learning_rate > 0:
@@ -524,10 +528,13 @@ if __name__ == "__main__":
                 checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
         except OSError as e:
             fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError) as e:  # torch's, for files of other kinds
+        # What torch.load raised for files of other kinds (text, bytes, foreign pickles; measured by fuzzing it)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, IndexError, ValueError, struct.error) as e:
             fail(f"--resume {args.resume}: not a checkpoint torch.load(weights_only=True) reads ({type(e).__name__})")
         try:
             saved, names = checkpoint["args"], [f.name for f in fields(Args)]
+            if checkpoint.get("script", SCRIPT) != SCRIPT:  # a sibling's checkpoint has the same flags
+                fail(f"--resume {args.resume}: a checkpoint of {checkpoint['script']}, not of {SCRIPT}")
             if unknown := sorted(set(saved) - set(names)):
                 fail(f"--resume {args.resume}: not a checkpoint of this script (it records {', '.join(unknown)})")
             if missing := [f"--{n.replace('_', '-')}" for n in names if n not in saved and n not in SESSION_FLAGS]:
@@ -570,11 +577,18 @@ if __name__ == "__main__":
     explore_rng = np.random.default_rng(args.seed)
     sample_rng = np.random.default_rng([args.seed, 1])  # replay sampling: a stream of its own
 
-    run_name = (
-        checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    )
-    run_dir = os.path.dirname(os.path.abspath(args.resume)) if checkpoint else f"runs/{run_name}"
-    os.makedirs(run_dir, exist_ok=True)
+    if checkpoint:
+        run_name, run_dir = checkpoint["run_name"], os.path.dirname(os.path.abspath(args.resume))
+    else:  # a folder of its own: a run of the same name started in the same second (a sweep) takes the next second
+        unix_time = int(time.time())
+        while True:
+            run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
+            run_dir = f"runs/{run_name}"
+            try:
+                os.makedirs(run_dir)
+                break
+            except FileExistsError:
+                unix_time += 1
     wandb_run = None
     if args.track:
         import wandb
@@ -633,6 +647,7 @@ if __name__ == "__main__":
     def save_checkpoint() -> str:
         path = f"{run_dir}/checkpoint.pt"
         state = {
+            "script": SCRIPT,
             "args": asdict(args) | {"resume": None},
             "run_name": run_name,
             "wandb_id": wandb_run.id if wandb_run is not None else None,

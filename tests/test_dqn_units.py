@@ -276,6 +276,13 @@ def test_validate_args_accepts_defaults(script):
     assert script.validate_args(script.Args()) is None
 
 
+def test_evaluate_ends_an_episode_at_a_truncation_as_at_a_termination(script, tmp_path):
+    """ToyChain's even episodes terminate after 4 steps, its odd ones run into the time limit after 6."""
+    args = script.Args(env_id="toy_envs:ToyChain-v0", hidden_sizes=(4,), eval_episodes=4)
+    torch.save(script.QNetwork(2, 2, args.hidden_sizes).state_dict(), tmp_path / "q.pt")
+    assert script.evaluate(str(tmp_path / "q.pt"), args, torch.device("cpu"), "test") == [4.0, 6.0, 4.0, 6.0]
+
+
 @pytest.mark.parametrize("eval_epsilon", [0.0, 1.0])
 def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsilon):
     """A network that always pushes right, played on CartPole from reset(seed + 1): at eval epsilon 0 the returns

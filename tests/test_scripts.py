@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,8 +58,17 @@ def test_help_lists_every_flag_with_its_doc(name, workdir):
         assert f"--{field.replace('_', '-')}" in out and " ".join(doc.split()) in words, field
 
 
+def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: float) -> None:
+    """Logged at env step s, epsilon is the one the envs acted with, the schedule's value at step s - num_envs:
+    linear from 1 to the default end_e, 0.04, over `duration` env steps, whatever num_envs is."""
+    logged = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/epsilon")}
+    assert len(logged) >= 4 and min(logged.values()) == 0.04 < max(logged.values())
+    for step, epsilon in logged.items():
+        assert epsilon == pytest.approx(max(1 - 0.96 * (step - num_envs) / duration, 0.04)), step
+
+
 def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
-    proc = run_script(script, *SHORT, cwd=workdir)
+    proc = run_script(script, *SHORT, "--exploration-fraction", "0.5", cwd=workdir)
     device_line, acting_line = proc.stdout.splitlines()[:2]
     assert device_line.startswith(f"device: {DEVICE}")
     assert acting_line == ("greedy actions: NumPy (numpy_greedy)" if DEVICE == "cpu" else "greedy actions: torch")
@@ -73,20 +83,36 @@ def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     # read from the optimizer: constant until the last 20% of the run (env step 320 of 400), then down to 0
     learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
     assert learning_rates[300] == 1e-3 and learning_rates[400] == 0.0
+    assert_epsilon_follows_the_schedule(run_dir, 1, 0.5 * 400)
 
 
 def test_spec_example_command_runs(script, workdir):
     run_script(script, "--learning-starts", "200", "--total-timesteps", "205", cwd=workdir)
 
 
+def test_a_run_never_writes_into_another_runs_folder(script, workdir):
+    """Runs of one name started in the same second (a sweep over a flag, say) each get a folder: a name whose
+    folder exists takes the next second."""
+    now = int(time.time())
+    taken = [workdir / "runs" / f"CartPole-v1__{script[:-3]}__1__{t}" for t in range(now, now + 60)]
+    for folder in taken:
+        folder.mkdir(parents=True)
+    run_script(script, "--learning-starts", "200", "--total-timesteps", "205", cwd=workdir)
+    (new,) = set(run_dirs(workdir)) - set(taken)
+    assert int(new.name.rsplit("__", 1)[1]) == now + 60 and (new / "metrics.csv").exists()
+    assert not any(any(folder.iterdir()) for folder in taken)
+
+
 @pytest.mark.parametrize("num_envs", [3, 7])
 def test_num_envs_keeps_counts_in_env_steps(script, workdir, num_envs):
-    proc = run_script(script, *SHORT, "--num-envs", str(num_envs), "--total-timesteps", "401", cwd=workdir)
+    flags = [*SHORT, "--num-envs", str(num_envs), "--total-timesteps", "401", "--exploration-fraction", "0.5"]
+    proc = run_script(script, *flags, cwd=workdir)
     counts = summary(proc.stdout)
     steps = -(-401 // num_envs) * num_envs  # the last vector step may overshoot the budget
     assert counts["env steps"] == steps
     assert counts["gradient steps"] == steps // 10 - 200 // 10
     assert counts["target updates"] == steps // 50 - 200 // 50
+    assert_epsilon_follows_the_schedule(only_run_dir(workdir), num_envs, 0.5 * 401)
 
 
 @pytest.mark.parametrize("num_envs", [1, 3])
@@ -94,7 +120,7 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
     """ToyChain's obs is [t, episode]: every stored transition must go from t to t + 1 in one episode."""
     import toy_envs as toy
 
-    run_script(
+    proc = run_script(
         script,
         *TOY,
         *SHORT,
@@ -124,6 +150,7 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
         [float(r["value"]) for r in read_metrics(run_dir, f"charts/episodic_{m}")] for m in ("return", "length")
     )
     assert len(returns) >= 40 and returns == lengths and set(lengths) == {toy.TERMINATE_AT, toy.MAX_STEPS}
+    assert summary(proc.stdout)["episodes"] == len(returns)
 
 
 def returns_and_weights(script: str, cwd: Path, *extra: str) -> tuple[list, dict]:
@@ -156,7 +183,7 @@ def test_max_grad_norm_clips_and_zero_turns_it_off(script, tmp_path):
 
 
 def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp_path):
-    checkpoints, custom_flags = {}, ["--hidden-sizes", "16", "--no-amsgrad", "--checkpoint-buffer"]
+    checkpoints, custom_flags = {}, ["--hidden-sizes", "16", "--no-amsgrad", "--gamma", "0.9", "--checkpoint-buffer"]
     for name, extra in (("default", []), ("custom", custom_flags)):
         (tmp_path / name).mkdir()
         run_script(script, *SHORT, "--checkpoint-frequency", "300", *extra, cwd=tmp_path / name)
@@ -180,6 +207,14 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     assert (counts["env steps"], counts["gradient steps"]) == (400, 400 // 10 - 200 // 10)
     at_400 = torch.load(checkpoints["custom"], weights_only=True)
     assert int(at_400["optimizer"]["state"][0]["step"]) == 20  # Adam went on from its 10 steps, not from scratch
+    # Only these flags come from a resumed run's command line; every other one is the checkpoint's.
+    session = {"torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video"}
+    session |= {"save_model", "eval_episodes", "eval_epsilon", "checkpoint_frequency", "checkpoint_buffer", "resume"}
+    assert set(load_script(script).SESSION_FLAGS) == session
+    assert {k: v for k, v in at_400["args"].items() if k not in session} == {
+        k: v for k, v in custom["args"].items() if k not in session
+    }
+    assert custom["script"] == at_400["script"] == script
     saved = torch.load(checkpoints["custom"].parent / f"{script[:-3]}.pt", weights_only=True)
     assert saved["network.0.weight"].shape == (16, 4)
     assert not torch.equal(saved["network.0.weight"], custom["q_network"]["network.0.weight"])
@@ -189,14 +224,16 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     files_before = sorted(tmp_path.rglob("*"))
     without_flag = {k: v for k, v in custom["args"].items() if k != "hidden_sizes"}
     foreign = custom["args"] | {"cuda_graphs": True}
+    (sibling,) = set(SCRIPTS) - {script}  # its flags are this script's: only the recorded name tells them apart
     refusals = [
-        (custom["args"], ["--total-timesteps", "999", "--hidden-sizes", "16"], "999 (the checkpoint's: 400); a"),
-        (without_flag, [], "--hidden-sizes"),
-        (foreign, [], "not a checkpoint of this script"),
+        ({}, ["--total-timesteps", "999", "--hidden-sizes", "16"], "999 (the checkpoint's: 400); a"),
+        ({"args": without_flag}, [], "--hidden-sizes"),
+        ({"args": foreign}, [], "not a checkpoint of this script"),
+        ({"script": sibling}, [], f"a checkpoint of {sibling}, not of {script}"),
     ]
     path = str(checkpoints["custom"])
-    for saved_args, flags, expected in refusals:
-        torch.save(custom | {"args": saved_args}, path)
+    for changes, flags, expected in refusals:
+        torch.save(custom | changes, path)
         refused = run_script(script, "--resume", path, *flags, "--track", cwd=tmp_path, check=False)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and expected in refused.stderr
         assert sorted(tmp_path.rglob("*")) == files_before
@@ -247,6 +284,11 @@ BAD_INPUT = [
     (["--seed", str(2**32)], "--seed"),
     (["--env-id", "a:b:c"], "--env-id"),
     (["--env-id", "ALE/Breakout-v5"], "for Atari use dqn_atari.py"),
+    (["--eval-episodes", "0"], "--eval-episodes"),
+    (["--eval-epsilon", "1.5"], "--eval-epsilon"),
+    (["--checkpoint-frequency", "-1"], "--checkpoint-frequency"),
+    (["--learning-starts", "-1"], "--learning-starts"),
+    (["--exp-name", "sweep/a"], "--exp-name"),
 ]
 
 
@@ -272,13 +314,20 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     rows_before = read_metrics(run_dir)
     assert rows_before and max(int(r["global_step"]) for r in rows_before) <= 250
 
-    proc = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), cwd=tmp_path)
+    proc = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--checkpoint-frequency", "600", cwd=tmp_path)
     assert "resumed" in proc.stdout and run_dirs(tmp_path) == [run_dir]
     counts = summary(proc.stdout)
     assert counts["env steps"] == 600
     assert counts["gradient steps"] == 600 // 10 - 200 // 10  # the buffer came back, so training went straight on
     rows_after = read_metrics(run_dir)
     assert rows_after[: len(rows_before)] == rows_before and len(rows_after) > len(rows_before)
+    # The run's clock goes on across the resume: wall_time never falls, and a checkpoint's elapsed time covers the
+    # rows logged before it, in this session and the ones before (the resumed session wrote one at step 600).
+    times = [float(r["wall_time"]) for r in rows_after]
+    at_600 = torch.load(run_dir / "checkpoint.pt", weights_only=True)["counters"]
+    assert times == sorted(times) and at_600["global_step"] == 600
+    assert times[len(rows_before) - 1] <= checkpoint["counters"]["elapsed"] + 1e-3 <= times[len(rows_before)] + 1e-3
+    assert times[-1] <= at_600["elapsed"] + 1e-3
     # the rate's schedule follows the env step across the resume: constant to step 480 of 600, then down to 0
     learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
     assert learning_rates[400] == 1e-3 and learning_rates[500] == pytest.approx(1e-3 * 100 / 120)
@@ -339,6 +388,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     target_network.load_state_dict(at_150["target_network"])
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
     generator = torch.Generator().manual_seed(args.seed)
+    first_losses = None  # the first gradient step's loss and mean Q of the taken actions, which the run logs
     for step in range(args.learning_starts + 1, 321):
         if step % args.train_frequency == 0:
             rb = module.ReplayBuffer(args.buffer_size, 2, torch.device("cpu"))
@@ -348,8 +398,10 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
                 next_values = module.next_state_value(q_network, target_network, batch["next_obs"])
                 targets = module.td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+            loss = F.smooth_l1_loss(q_taken, targets)
+            first_losses = first_losses or {"losses/td_loss": loss.item(), "losses/q_values": q_taken.mean().item()}
             optimizer.zero_grad()
-            F.smooth_l1_loss(q_taken, targets).backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
             for group in optimizer.param_groups:
                 group["lr"] = module.learning_rate_at(
@@ -361,6 +413,9 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     for network, saved in ((q_network, resumed["q_network"]), (target_network, resumed["target_network"])):
         for name, value in network.state_dict().items():
             torch.testing.assert_close(value, saved[name], rtol=0, atol=1e-6)
+    rows = read_metrics(only_run_dir(tmp_path / "two"))
+    logged = {r["metric"]: float(r["value"]) for r in rows if r["metric"].startswith("losses/")}  # at env step 210
+    assert logged == pytest.approx(first_losses, abs=1e-6)
 
 
 def test_resume_on_another_device_draws_replay_samples_afresh(script, tmp_path):
@@ -451,13 +506,14 @@ class RunsCode:
 
 
 @pytest.mark.parametrize("script_name", [*SCRIPTS, "dqn_atari.py"])
-@pytest.mark.parametrize("content", ["text", "pickle", "code"])
+@pytest.mark.parametrize("content", ["text", "table", "pickle", "code"])
 def test_resume_refuses_a_file_that_is_not_a_checkpoint(script_name, content, tmp_path):
-    """A text file, a plain pickle, a pickle that runs code: one line, exit 2, nothing run or created."""
+    """Text files, a plain pickle, a pickle that runs code: one line, exit 2, nothing run or created. (torch.load
+    fails on the two texts differently: the table's first bytes read as pickle opcodes, and raise an IndexError.)"""
     marker, path, workdir = tmp_path / "code_ran", tmp_path / "checkpoint.pt", tmp_path / "work"
     workdir.mkdir()
-    if content == "text":
-        path.write_text("not a checkpoint")
+    if content in ("text", "table"):
+        path.write_text("not a checkpoint" if content == "text" else "Name,Value\n1,2\n")
     else:
         path.write_bytes(pickle.dumps(RunsCode(marker) if content == "code" else {"args": {}}))
     proc = run_script(script_name, "--resume", str(path), "--track", cwd=workdir, check=False)
