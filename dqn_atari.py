@@ -73,7 +73,8 @@ class Args:
     wandb_entity: str | None = None
     """wandb team or user of the run (with `--track`); None: your default entity (CleanRL's default)"""
     capture_video: bool = False
-    """if True, record episodes of env 0 as videos under `videos/{run_name}/` (off: CleanRL's default)"""
+    """if True, record episodes of env 0 as videos under `videos/{run_name}/`, a resumed run's under
+    `videos/{run_name}/resumed_at_{env_step}/` (off: CleanRL's default)"""
     save_model: bool = False
     """if True, save the Q-network weights to `runs/{run_name}/{exp_name}.pt` at the end and evaluate them (off:
     CleanRL's default)"""
@@ -609,9 +610,11 @@ if __name__ == "__main__":
     # which checkpoints and closes them (its own handlers are installed below).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+    # A resumed run records into a folder of its own: RecordVideo numbers episodes from 0 again.
+    video_name = run_name + (f"/resumed_at_{checkpoint['counters']['global_step']}" if checkpoint else "")
     vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
     envs = vector_env(
-        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
+        [make_env(args.env_id, i, args.capture_video, video_name) for i in range(args.num_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP

@@ -483,10 +483,15 @@ def test_wandb_offline_tracking(script, workdir):
     assert len(offline) == 1 and any(offline[0].rglob("*.wandb"))
 
 
-def test_capture_video_writes_mp4(script, workdir):
-    run_script(script, *SHORT, "--capture-video", cwd=workdir)
-    videos = list((workdir / "videos").rglob("*.mp4"))
-    assert videos and all(v.stat().st_size > 1000 for v in videos)
+def test_capture_video_writes_mp4_and_a_resume_keeps_them(script, workdir):
+    run_script(script, *SHORT, "--capture-video", "--checkpoint-frequency", "300", cwd=workdir)
+    videos = {v: v.read_bytes() for v in (workdir / "videos").rglob("*.mp4")}
+    assert videos and all(len(data) > 1000 for data in videos.values())
+    # A resumed run (here from env step 300) numbers its episodes from 0 again, in a folder of its own.
+    run_dir = only_run_dir(workdir)
+    run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--capture-video", cwd=workdir)
+    resumed = set((workdir / "videos" / run_dir.name / "resumed_at_300").glob("*.mp4"))
+    assert resumed and {v: v.read_bytes() for v in videos} == videos
 
 
 def test_custom_env_via_module_syntax(script, workdir):
