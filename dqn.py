@@ -510,8 +510,9 @@ if __name__ == "__main__":
             fail(f"--resume {args.resume}: not a checkpoint torch.load(weights_only=True) reads ({type(e).__name__})")
         try:
             saved, names = checkpoint["args"], [f.name for f in fields(Args)]
-            if checkpoint.get("script", SCRIPT) != SCRIPT:  # a sibling's checkpoint has the same flags
-                fail(f"--resume {args.resume}: a checkpoint of {checkpoint['script']}, not of {SCRIPT}")
+            if checkpoint.get("script") != SCRIPT:  # a sibling's checkpoint has the same flags
+                written_by = checkpoint.get("script", "a version of the scripts that did not record it")
+                fail(f"--resume {args.resume}: a checkpoint of {written_by}, not of {SCRIPT}; start a new run")
             if unknown := sorted(set(saved) - set(names)):
                 fail(f"--resume {args.resume}: not a checkpoint of this script (it records {', '.join(unknown)})")
             if missing := [f"--{n.replace('_', '-')}" for n in names if n not in saved and n not in SESSION_FLAGS]:

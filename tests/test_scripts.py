@@ -99,7 +99,7 @@ def test_a_run_never_writes_into_another_runs_folder(script, workdir):
         folder.mkdir(parents=True)
     run_script(script, "--learning-starts", "200", "--total-timesteps", "205", cwd=workdir)
     (new,) = set(run_dirs(workdir)) - set(taken)
-    assert int(new.name.rsplit("__", 1)[1]) == now + 60 and (new / "metrics.csv").exists()
+    assert int(new.name.rsplit("__", 1)[1]) >= now + 60 and (new / "metrics.csv").exists()
     assert not any(any(folder.iterdir()) for folder in taken)
 
 
@@ -226,14 +226,15 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     foreign = custom["args"] | {"cuda_graphs": True}
     (sibling,) = set(SCRIPTS) - {script}  # its flags are this script's: only the recorded name tells them apart
     refusals = [
-        ({}, ["--total-timesteps", "999", "--hidden-sizes", "16"], "999 (the checkpoint's: 400); a"),
-        ({"args": without_flag}, [], "--hidden-sizes"),
-        ({"args": foreign}, [], "not a checkpoint of this script"),
-        ({"script": sibling}, [], f"a checkpoint of {sibling}, not of {script}"),
+        (custom, ["--total-timesteps", "999", "--hidden-sizes", "16"], "999 (the checkpoint's: 400); a"),
+        (custom | {"args": without_flag}, [], "--hidden-sizes"),
+        (custom | {"args": foreign}, [], "not a checkpoint of this script"),
+        (custom | {"script": sibling}, [], f"a checkpoint of {sibling}, not of {script}"),
+        ({k: v for k, v in custom.items() if k != "script"}, [], "did not record it"),  # from before this check
     ]
     path = str(checkpoints["custom"])
-    for changes, flags, expected in refusals:
-        torch.save(custom | changes, path)
+    for state, flags, expected in refusals:
+        torch.save(state, path)
         refused = run_script(script, "--resume", path, *flags, "--track", cwd=tmp_path, check=False)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and expected in refused.stderr
         assert sorted(tmp_path.rglob("*")) == files_before
@@ -326,8 +327,8 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     times = [float(r["wall_time"]) for r in rows_after]
     at_600 = torch.load(run_dir / "checkpoint.pt", weights_only=True)["counters"]
     assert times == sorted(times) and at_600["global_step"] == 600
-    assert times[len(rows_before) - 1] <= checkpoint["counters"]["elapsed"] + 1e-3 <= times[len(rows_before)] + 1e-3
-    assert times[-1] <= at_600["elapsed"] + 1e-3
+    before, elapsed = len(rows_before), checkpoint["counters"]["elapsed"]  # wall_time is rounded to 1 ms
+    assert times[before - 1] - 1e-3 <= elapsed <= times[before] + 1e-3 and times[-1] <= at_600["elapsed"] + 1e-3
     # the rate's schedule follows the env step across the resume: constant to step 480 of 600, then down to 0
     learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
     assert learning_rates[400] == 1e-3 and learning_rates[500] == pytest.approx(1e-3 * 100 / 120)
