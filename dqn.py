@@ -16,6 +16,8 @@ among them a 256-256 network trained with AMSGrad (final returns spread less tha
 Adam) and a learning rate that falls to 0 over the last 20% of the run (CleanRL's is constant), `--num-envs N`
 for any N, same-step autoreset, metrics.csv beside wandb, checkpoint/resume and input
 validation. Contract: SPEC.md; flags, metrics and results: README.md.
+One departure from SPEC: a flag value of the wrong type (`--num-envs abc`) is refused by tyro, in a box of several
+lines rather than one (exit code 2, nothing created).
 """
 
 import csv
