@@ -1,27 +1,16 @@
 """DQN with an MLP Q-network for vector observations: a single-file research baseline.
 
-Algorithm: DQN, Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518.
+DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518.
 TD target: r + gamma * max_a Q_target(s', a).
-Siblings: `double_dqn.py` differs from this file only in that target; `dqn_atari.py` is DQN on Atari.
-
-Experience replay, an epsilon-greedy behaviour policy on a linear schedule, and a target network updated
-by Polyak averaging (tau = 1 is the paper's hard copy). The target bootstraps unless the episode
-*terminated*: a time-limit truncation bootstraps from the true final observation.
-For gymnasium (>= 1.0) envs with a flat `Box` observation and a `Discrete` action space (default CartPole-v1).
-
-Departures from CleanRL's dqn.py, each for a reason given where it is made: the Huber loss (the paper's
-error clipping; MSE diverged in our CartPole tuning), gradient-norm clipping at 1 (it delays the late divergence
-of the Q estimates), defaults tuned on CartPole-v1 for time to solve, then for the final return (see `Args`),
-among them a 256-256 network trained with AMSGrad (final returns spread less than with CleanRL's 120-84 and
-Adam) and a learning rate that falls to 0 over the last 20% of the run (CleanRL's is constant), `--num-envs N`
-for any N, same-step autoreset, metrics.csv beside wandb, checkpoint/resume and input
-validation. Contract: SPEC.md; flags, metrics and results: README.md.
-One departure from SPEC: a flag value of the wrong type (`--num-envs abc`) is refused by tyro, in a box of several
-lines rather than one (exit code 2, nothing created).
+Siblings: `double_dqn.py` is this file with another TD target; `dqn_atari.py` is DQN on Atari.
+Experience replay, epsilon-greedy on a linear schedule, a target network by Polyak averaging (tau = 1: the
+paper's hard copy). A termination ends bootstrapping; a time-limit truncation bootstraps from the true final
+observation. Read top to bottom: flags, the algorithm, `train` and its loop, then the run plumbing, which changes
+nothing the agent learns. Departures from CleanRL's dqn.py and their reasons: README.md. The contract of the three
+scripts: SPEC.md (one departure: tyro refuses a flag value of the wrong type in a box of several lines, exit code 2).
 """
 
-import csv
-import math
+import contextlib
 import os
 import pickle
 import random
@@ -30,7 +19,6 @@ import struct
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import gymnasium as gym
@@ -40,116 +28,87 @@ import torch.nn as nn
 import torch.nn.functional as F
 import tyro
 from gymnasium.vector import AutoresetMode
+from torch.utils.tensorboard import SummaryWriter
 
 
 @dataclass
 class Args:
-    # --- infrastructure ---
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """name of this experiment: part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's
-    default, the file's name)"""
-    seed: int = 1
-    """seed of every random stream: network init, exploration, replay sampling, env resets (CleanRL's default)"""
-    torch_deterministic: bool = True
-    """if True, CUDA uses deterministic algorithms only (CPU runs are deterministic either way; CleanRL's default)"""
-    cuda: bool = True
-    """if True, use CUDA when it is available (the CPU otherwise; CleanRL's default); the first line printed names
-    the device.
-    For an MLP this small the CPU is faster: CartPole ran 1.6-2.9x faster with --no-cuda on H100 machines
-    (measured with a 120-84 net)"""
-    track: bool = False
-    """if True, log to Weights & Biases (`WANDB_MODE=offline` works without network); off by default, as in CleanRL,
-    so a run needs no account"""
-    wandb_project_name: str = "dqn-baselines"
-    """wandb project of the run (with `--track`); this project's name (CleanRL's is `cleanRL`)"""
-    wandb_entity: str | None = None
-    """wandb team or user of the run (with `--track`); None: your default entity (CleanRL's default)"""
-    capture_video: bool = False
-    """if True, record episodes of env 0 as videos under `videos/{run_name}/`, a resumed run's under
-    `videos/{run_name}/resumed_at_{env_step}/` (off: CleanRL's default)"""
-    save_model: bool = False
-    """if True, save the Q-network weights to `runs/{run_name}/{exp_name}.pt` at the end and evaluate them (off:
-    CleanRL's default)"""
-    eval_episodes: int = 10
-    """episodes played by the evaluation after `--save-model` (CleanRL's number)"""
-    eval_epsilon: float = 0.05
-    """exploration rate during that evaluation (CleanRL's `evaluate`; 0 is fully greedy)"""
-    checkpoint_frequency: int = 0
-    """write `runs/{run_name}/checkpoint.pt` every this many env steps; 0 (the default: a CartPole run takes under
-    a minute): only on Ctrl-C / SIGTERM"""
-    checkpoint_buffer: bool = False
-    """if True, checkpoints include the replay buffer (training goes straight on after a resume, with the same
-    replay; the file grows by the buffer's size). Off by default: without it a resumed run refills the buffer for
-    `learning_starts` env steps before training again"""
-    resume: str | None = None
-    """checkpoint to continue from (None, the default: a new run); exp_name, seed, env and algorithm flags come from
-    it (giving one of them another value is refused), the other flags above this one do not"""
-
-    # --- algorithm ---
+    # --- the algorithm ---
     env_id: str = "CartPole-v1"
-    """gymnasium id of the env; `my_module:MyEnv-v0` imports `my_module` to register it first (CleanRL's default)"""
+    """gymnasium id; `my_module:MyEnv-v0` imports my_module first, which registers it (CleanRL's default)"""
     total_timesteps: int = 50_000
-    """env steps of training, summed over all envs (tuned: solved by ~40k; CleanRL trains 500k)"""
+    """env steps of training, summed over all envs (tuned; CleanRL 500k)"""
     learning_rate: float = 1e-3
-    """Adam learning rate (tuned; CleanRL 2.5e-4 learns too slowly for the budget)"""
+    """Adam's learning rate (tuned; CleanRL 2.5e-4)"""
     lr_decay_fraction: float = 0.2
-    """last fraction of `total_timesteps` over which the learning rate falls linearly to 0; 0: constant (tuned: it
-    settles the policy that the final returns measure; dqn.py ended seeds 1-60 at 462.8 with 0.2 and 454.2 with 0,
-    seeds 1-20 at 478.6 with 0.2 and 471.6 with 0.4; CleanRL and SB3 keep it constant). Logged as
-    `charts/learning_rate`, a metric beyond SPEC's list (CleanRL's PPO logs it under that name)"""
+    """last fraction of the run over which the learning rate falls linearly to 0; 0: constant (tuned; CleanRL 0)"""
     amsgrad: bool = True
-    """if True, Adam's AMSGrad variant (Reddi et al. 2018): a parameter's step size never grows back as its
-    gradients shrink (tuned: dqn.py with 256 256 ended seeds 1-20 at 465.4 with it, 378.1 without; CleanRL and
-    SB3 use plain Adam)"""
+    """use Adam's AMSGrad variant, Reddi et al. 2018 (tuned; CleanRL plain Adam)"""
     hidden_sizes: tuple[int, ...] = (256, 256)
-    """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84).
-    dqn.py with AMSGrad ends seeds 1-30 at 459.9 +- 43.6; with 120 84 and plain Adam, the defaults before,
-    at 442.7 +- 78.5 (docs/cartpole_tuning.md)"""
+    """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84)"""
     num_envs: int = 1
-    """parallel envs; all step counts here are summed over them (1: CleanRL's default, the paper's setting)"""
+    """parallel envs; every step count is summed over them (CleanRL's default)"""
     buffer_size: int = 100_000
     """replay capacity in transitions (SB3 zoo's CartPole value; CleanRL 10k)"""
     gamma: float = 0.99
     """discount factor (CleanRL's default)"""
     tau: float = 0.005
-    """target update rate: target <- tau * online + (1 - tau) * target; 1 is a hard copy (tuned; CleanRL 1.0)"""
+    """target update rate: target <- tau * online + (1 - tau) * target; 1: a hard copy (tuned; CleanRL 1)"""
     target_network_frequency: int = 1
-    """env steps between target updates (tuned: a soft update every step; CleanRL a hard copy every 500)"""
+    """env steps between target updates (tuned; CleanRL 500)"""
     batch_size: int = 64
     """transitions per gradient step (SB3 zoo's CartPole value; CleanRL 128)"""
     start_e: float = 1.0
-    """exploration rate at the start of training (CleanRL's default)"""
+    """exploration rate at the start (CleanRL's default)"""
     end_e: float = 0.04
-    """exploration rate at the end of the schedule (SB3 zoo's CartPole value; CleanRL 0.05)"""
+    """exploration rate at the end of its schedule (SB3 zoo's CartPole value; CleanRL 0.05)"""
     exploration_fraction: float = 0.16
-    """fraction of `total_timesteps` over which epsilon falls linearly from start_e to end_e (SB3 zoo; CleanRL 0.5)"""
+    """fraction of total_timesteps over which epsilon falls linearly from start_e to end_e (SB3 zoo; CleanRL 0.5)"""
     learning_starts: int = 1_000
-    """env steps before the first gradient step, acting epsilon-greedy meanwhile (SB3 zoo's CartPole; CleanRL 10k)"""
+    """env steps of play before the first gradient step (SB3 zoo's CartPole value; CleanRL 10k)"""
     train_frequency: int = 3
-    """env steps between gradient steps (tuned: dqn.py with 120 84 and plain Adam ended seeds 1-30 at 442.7 with 3,
-    401.0 with 4; CleanRL 10)"""
+    """env steps between gradient steps (tuned; CleanRL 10)"""
     max_grad_norm: float = 1.0
-    """max global L2 norm of the gradient, rescaled before each Adam step; 0: off (tuned; CleanRL off, SB3 10)
-    dqn.py ended seeds 1-30 at 442.7 with it, 411.5 without (120 84, plain Adam): it delays Q's divergence."""
+    """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (tuned; CleanRL off)"""
 
-
-# Flags a resumed run takes from the command line (the infrastructure flags but exp_name and seed); the others
-# come from the checkpoint, so the run goes on as it started.
-SESSION_FLAGS = ("torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video")
-SESSION_FLAGS += ("save_model", "eval_episodes", "eval_epsilon", "checkpoint_frequency", "checkpoint_buffer", "resume")
-SCRIPT = os.path.basename(__file__)  # recorded in checkpoints: a resume refuses another script's
+    # --- the run: nothing learned depends on these ---
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
+    seed: int = 1
+    """seed of every random stream: network init, exploration, replay sampling, env resets (CleanRL's default)"""
+    torch_deterministic: bool = True
+    """use deterministic CUDA algorithms (CPU runs are deterministic anyway; CleanRL's default)"""
+    cuda: bool = True
+    """use CUDA when there is a GPU (CleanRL's default); for an MLP this small the CPU is faster: try --no-cuda"""
+    track: bool = False
+    """log to Weights & Biases; `WANDB_MODE=offline` works without network (off: CleanRL's default)"""
+    wandb_project_name: str = "dqn-baselines"
+    """wandb project of a tracked run (CleanRL's is cleanRL)"""
+    wandb_entity: str | None = None
+    """wandb team or user of a tracked run; None: your default entity (CleanRL's default)"""
+    capture_video: bool = False
+    """record env 0's episodes under videos/{run_name}/ (off: CleanRL's default)"""
+    save_model: bool = False
+    """save the weights to runs/{run_name}/{exp_name}.pt at the end, then evaluate them (off: CleanRL's default)"""
+    eval_episodes: int = 10
+    """episodes that evaluation plays (CleanRL's number)"""
+    eval_epsilon: float = 0.05
+    """exploration rate during that evaluation; 0: greedy (CleanRL's)"""
+    checkpoint_frequency: int = 0
+    """env steps between checkpoints to runs/{run_name}/checkpoint.pt; 0: only on Ctrl-C or SIGTERM"""
+    checkpoint_buffer: bool = False
+    """put the replay buffer in checkpoints, so a resumed run trains at once instead of refilling it first"""
+    resume: str | None = None
+    """checkpoint to continue; the algorithm flags, exp_name and seed come from it, the flags above this one do not"""
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, run_name: str):
-    """Return a thunk that builds env `idx`; env 0 records videos when asked."""
+    """A thunk that builds env `idx`; env 0 records videos when asked."""
 
     def thunk():
         if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
-        else:
-            env = gym.make(env_id)
-        return env
+            return gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), f"videos/{run_name}")
+        return gym.make(env_id)
 
     return thunk
 
@@ -170,19 +129,9 @@ class QNetwork(nn.Module):
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
-    """Epsilon at env step t: linear from start_e at t=0 to end_e at t=duration, constant after."""
+    """Epsilon at env step t: linear from start_e at t = 0 to end_e at t = duration, constant after."""
     slope = (end_e - start_e) / duration
     return max(slope * t + start_e, end_e)
-
-
-def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
-    """The random part of epsilon-greedy, from one uniform draw u per env: (which envs explore, their actions).
-
-    An env explores where u < epsilon; there u / epsilon is uniform on [0, 1), so floor(u / epsilon * n_actions)
-    is uniform over the actions. Elsewhere the caller takes the greedy action (and the second array means nothing).
-    """
-    explore = u < epsilon
-    return explore, (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
 
 
 def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> float:
@@ -195,14 +144,26 @@ def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> 
     return base * (1.0 - (t - decay_start) / (total - decay_start))
 
 
-def events_due(prev_step: int, step: int, every: int, start: int = 0) -> int:
-    """Number of multiples of `every` in (max(prev_step, start), step].
+def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Epsilon-greedy's random part from one uniform draw u per env: (which envs explore, their random actions).
 
-    The env step counter moves by num_envs at a time; counting the multiples it crosses (instead of
-    testing `step % every == 0`) keeps every schedule in env steps whatever num_envs is.
+    Where u < epsilon, u / epsilon is uniform on [0, 1), so floor(u / epsilon * n_actions) is a uniform action.
     """
-    low = max(prev_step, start)
-    return max(0, step // every - low // every)
+    return u < epsilon, (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
+
+
+def greedy_actions(q_network: nn.Module, obs: np.ndarray, device: torch.device) -> np.ndarray:
+    """argmax_a Q(obs, a) for a batch of observations, by the network as it is now."""
+    with torch.no_grad():
+        return q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(dim=1).cpu().numpy()
+
+
+def events_due(prev_step: int, step: int, every: int, start: int = 0) -> int:
+    """How many multiples of `every` lie in (max(prev_step, start), step]: events in env steps for any num_envs.
+
+    The step counter moves num_envs at a time, so `step % every == 0` could miss every event; crossings never do.
+    """
+    return max(0, step // every - max(prev_step, start) // every)
 
 
 def next_state_value(q_network: nn.Module, target_network: nn.Module, next_obs: torch.Tensor) -> torch.Tensor:
@@ -217,556 +178,376 @@ def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_values: torc
 
 
 def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target; exact copy when tau == 1."""
+    """target <- tau * online + (1 - tau) * target; an exact copy when tau == 1."""
     with torch.no_grad():
         for target_param, param in zip(target_network.parameters(), q_network.parameters(), strict=True):
             target_param.lerp_(param, tau)
 
 
 class ReplayBuffer:
-    """Circular buffer of transitions, one float32 row each, preallocated on one device.
+    """Circular buffer of transitions in host memory, one float32 row each: [obs, next_obs, action, reward, terminated].
 
-    A row is [obs, next_obs, action, reward, terminated]: one copy stores a step of all envs and one
-    gather samples a batch, on the CPU and on the GPU alike. `next_obs` is stored per transition, so
-    a truncated step keeps its true final observation. Sampling is uniform, with replacement.
-    For a GPU buffer, rows wait on the host (`stage_on_host`) and travel in one copy when the buffer is next
-    read or 1,024 rows wait: one host-to-device copy per gradient step, not one per env step.
+    `next_obs` is stored with each transition, so a truncated step keeps its true final observation. Sampling is
+    uniform, with replacement, by a seeded torch generator; a batch is copied to the learner's device.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, device: torch.device, stage_on_host: bool | None = None):
-        self.capacity, self.obs_dim, self.device, self.pos, self.size = capacity, obs_dim, device, 0, 0
-        self.data = torch.zeros((capacity, self.row_size(obs_dim)), dtype=torch.float32, device=device)
-        # On the CPU, rows are written through a numpy view of the same memory: far less overhead per step.
-        self.store = self.data.numpy() if device.type == "cpu" else self.data
-        self.stage_on_host = device.type != "cpu" if stage_on_host is None else stage_on_host
-        self.staged: list[np.ndarray] = []
-        self.staged_rows, self.stage_limit = 0, min(capacity, 1024)  # a flush never writes more than capacity
-
-    @staticmethod
-    def row_size(obs_dim: int) -> int:
-        return 2 * obs_dim + 3
+    def __init__(self, capacity: int, obs_dim: int):
+        self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
+        self.data = torch.zeros((capacity, self.nbytes(1, obs_dim) // 4), dtype=torch.float32)
+        self.store = self.data.numpy()  # the same memory: NumPy writes a row for a fraction of torch's cost
 
     @staticmethod
     def nbytes(capacity: int, obs_dim: int) -> int:
-        return capacity * ReplayBuffer.row_size(obs_dim) * 4
+        return capacity * (2 * obs_dim + 3) * 4
 
     def add(self, obs, next_obs, actions, rewards, terminated) -> None:
-        """Store n transitions (arrays with a leading env axis); the oldest are overwritten first."""
+        """Store one vector step: n transitions, arrays with a leading env axis; the oldest are overwritten."""
         rows = np.concatenate(
             (obs, next_obs, actions[:, None], rewards[:, None], terminated[:, None]), axis=1, dtype=np.float32
         )
         n = len(rows)
         assert rows.shape == (n, self.data.shape[1]) and n <= self.capacity
-        if not self.stage_on_host:
-            self._write(rows)
-            return
-        if self.staged_rows + n > self.stage_limit:
-            self.flush()
-        self.staged.append(rows)
-        self.staged_rows += n
-
-    def flush(self) -> None:
-        """Write the rows staged on the host into the buffer (sampling and saving do it first)."""
-        if self.staged:
-            self._write(np.concatenate(self.staged))
-            self.staged, self.staged_rows = [], 0
-
-    def _write(self, rows: np.ndarray) -> None:
-        n = len(rows)
-        if self.device.type != "cpu":
-            rows = torch.from_numpy(rows).to(self.device)
         first = min(n, self.capacity - self.pos)  # rows that fit before the end; the rest wrap to the start
         self.store[self.pos : self.pos + first] = rows[:first]
         self.store[: n - first] = rows[first:]
-        self.pos = (self.pos + n) % self.capacity
-        self.size = min(self.size + n, self.capacity)
+        self.pos, self.size = (self.pos + n) % self.capacity, min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-        """A batch on `device`, the learner's: a buffer too big for the GPU stays on the host and copies each batch."""
-        self.flush()
-        rows = self.data[torch.randint(self.size, (batch_size,), device=self.device, generator=generator)].to(device)
-        d = self.obs_dim
-        return {
-            "obs": rows[:, :d],
-            "next_obs": rows[:, d : 2 * d],
-            "actions": rows[:, 2 * d].long(),
-            "rewards": rows[:, 2 * d + 1],
-            "terminated": rows[:, 2 * d + 2],
-        }
+        rows = self.data[torch.randint(self.size, (batch_size,), generator=generator)].to(device)
+        obs, next_obs, rest = rows.split([self.obs_dim, self.obs_dim, 3], dim=1)
+        return dict(obs=obs, next_obs=next_obs, actions=rest[:, 0].long(), rewards=rest[:, 1], terminated=rest[:, 2])
 
     def state_dict(self) -> dict:
-        self.flush()
-        return {"pos": self.pos, "size": self.size, "data": self.data[: self.size].cpu()}
+        return {"pos": self.pos, "size": self.size, "data": self.data[: self.size].clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.staged, self.staged_rows = [], 0
         self.pos, self.size = state["pos"], state["size"]
-        self.data[: self.size] = state["data"].to(self.device)
+        self.data[: self.size] = state["data"]
 
 
-def available_memory(device: torch.device) -> int:
-    """Free bytes on `device`: CUDA's own count, or MemAvailable of the host."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+def train(args: Args, run: "Run") -> None:
+    """DQN's loop: act epsilon-greedily, store the transition, then the gradient steps and target updates due.
+
+    `run` is the plumbing below: it logs, checkpoints, restores a resumed run and asks the loop to stop.
+    """
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, i, args.capture_video, run.video_folder) for i in range(args.num_envs)],
+        autoreset_mode=AutoresetMode.SAME_STEP,  # a finished env resets inside step(); its final obs is in infos
+    )
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
+
+    q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
+    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
+    target_network.load_state_dict(q_network.state_dict())
+    rb = ReplayBuffer(args.buffer_size, obs_dim)
+    explore_rng = np.random.default_rng(args.seed)  # epsilon-greedy: one draw per env and step
+    sample_rng = torch.Generator().manual_seed(args.seed)  # replay sampling
+    # A resumed run loads its checkpoint into these and goes on from its counters; a new one starts at 0.
+    state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
+    counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))
+    global_step, learning_start = counters["global_step"], counters["learning_start_step"]
+
+    obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes, seeded by the step
+    while global_step < args.total_timesteps and run.stop_signal is None:
+        duration = args.exploration_fraction * args.total_timesteps
+        epsilon = linear_schedule(args.start_e, args.end_e, duration, global_step)
+        explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
+        if not explore.all():  # the network runs only when some env exploits
+            actions = np.where(explore, actions, greedy_actions(q_network, obs, run.device))
+
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        prev_step, global_step = global_step, global_step + args.num_envs
+        real_next_obs = next_obs.copy()  # where an episode ended, next_obs is the reset one: store the true final obs
+        for i in np.flatnonzero(terminations | truncations):
+            real_next_obs[i] = infos["final_obs"][i]
+        rb.add(obs, real_next_obs, actions, rewards, terminations)
+        obs = next_obs
+        run.log_episodes(global_step, rewards, terminations | truncations)
+
+        learning_rate = learning_rate_at(args.learning_rate, args.lr_decay_fraction, args.total_timesteps, global_step)
+        for _ in range(events_due(prev_step, global_step, args.train_frequency, learning_start)):
+            batch = rb.sample(args.batch_size, sample_rng, run.device)
+            with torch.no_grad():
+                next_values = next_state_value(q_network, target_network, batch["next_obs"])
+                targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
+            q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+            loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
+            run.log_losses(global_step, loss, q_taken)  # every 100th gradient step; a non-finite loss ends the run
+            optimizer.zero_grad()
+            loss.backward()
+            if args.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+            optimizer.step()
+            counters["gradient_steps"] += 1
+
+        for _ in range(events_due(prev_step, global_step, args.target_network_frequency, learning_start)):
+            soft_update(target_network, q_network, args.tau)
+            counters["target_updates"] += 1
+        run.step_done(prev_step, global_step, epsilon, optimizer.param_groups[0]["lr"])  # log, checkpoint, progress
+    envs.close()
 
 
-def validate_args(args: Args) -> str | None:
-    """The first problem with the flags, as one line naming the flag, its value and what is allowed."""
-    positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
-    positive += ("train_frequency", "eval_episodes")
-    for name in positive:
-        if getattr(args, name) <= 0:
-            return f"--{name.replace('_', '-')} {getattr(args, name)}: must be a positive integer"
-    for name in ("learning_starts", "checkpoint_frequency"):
-        if getattr(args, name) < 0:
-            return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 0"
-    if not args.exp_name or os.path.basename(args.exp_name) != args.exp_name:
-        return f"--exp-name {args.exp_name!r}: must be a plain name, no '/' (it names the run's folder and files)"
-    if not 0 <= args.seed < 2**32:
-        return f"--seed {args.seed}: must be in [0, 2**32 - 1] (numpy's seeding)"
-    if not args.learning_rate > 0:
-        return f"--learning-rate {args.learning_rate}: must be > 0"
-    if not 0 <= args.lr_decay_fraction <= 1:
-        return f"--lr-decay-fraction {args.lr_decay_fraction}: must be in [0, 1] (0: a constant learning rate)"
-    if not args.max_grad_norm >= 0:
-        return f"--max-grad-norm {args.max_grad_norm}: must be >= 0 (0: no clipping)"
-    if not args.hidden_sizes or not all(width > 0 for width in args.hidden_sizes):
-        widths = " ".join(map(str, args.hidden_sizes)) or "(none given)"
-        return f"--hidden-sizes {widths}: must be one or more positive integers (the hidden layers' widths)"
-    for name in ("batch_size", "num_envs"):  # one env step stores num_envs rows
-        if getattr(args, name) > args.buffer_size:
-            return f"--{name.replace('_', '-')} {getattr(args, name)}: must be <= --buffer-size ({args.buffer_size})"
-    if args.learning_starts >= args.total_timesteps:
-        return f"--learning-starts {args.learning_starts}: must be < --total-timesteps ({args.total_timesteps})"
-    if not 0 <= args.gamma <= 1:
-        return f"--gamma {args.gamma}: must be in [0, 1]"
-    if not 0 < args.tau <= 1:
-        return f"--tau {args.tau}: must be in (0, 1]"
-    for name in ("start_e", "end_e", "eval_epsilon"):
-        if not 0 <= getattr(args, name) <= 1:
-            return f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]"
-    if args.end_e > args.start_e:
-        return f"--end-e {args.end_e}: must be <= --start-e ({args.start_e})"
-    if not 0 < args.exploration_fraction <= 1:
-        return f"--exploration-fraction {args.exploration_fraction}: must be in (0, 1]"
-    return None
+# --- run plumbing: nothing below changes what the agent learns ---
+
+SCRIPT = os.path.basename(__file__)  # checkpoints record it: a resume refuses another script's
+# The flags a resumed run takes from its command line: the run flags after seed. The others are its checkpoint's.
+SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]
 
 
-def check_env(env_id: str) -> str | None:
-    """Build the env once and check it is one this script can learn: Discrete actions, flat Box observations."""
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
-        atari = "ALE/" in env_id or "NoFrameskip" in env_id  # registered only when dqn_atari.py imports ale_py
-        return f"--env-id {env_id}: cannot make this env ({type(e).__name__}: {e})" + (
-            "; for Atari use dqn_atari.py" if atari else ""
+class Run:
+    """A run's folder, seeding, metrics (metrics.csv, TensorBoard, wandb), progress line, signals, checkpoints."""
+
+    def __init__(self, args: Args, checkpoint: dict | None):
+        self.args, self.checkpoint, self.stop_signal = args, checkpoint, None
+        self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+        print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
+        random.seed(args.seed)  # one seed feeds every stream
+        np.random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        torch.backends.cudnn.deterministic = args.torch_deterministic  # torch >= 2.10: cuBLAS needs no workspace flag
+        torch.use_deterministic_algorithms(args.torch_deterministic and self.device.type == "cuda")
+        fresh = dict(global_step=0, gradient_steps=0, target_updates=0, episodes=0, elapsed=0.0)
+        self.counters = checkpoint["counters"] if checkpoint else fresh | {"learning_start_step": args.learning_starts}
+        self.name, self.dir = (
+            checkpoint and checkpoint["run_name"],
+            os.path.dirname(os.path.abspath(args.resume or ".")),
         )
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
-    if not isinstance(act_space, gym.spaces.Discrete):
-        return f"--env-id {env_id}: action space {act_space} is not Discrete; DQN needs Discrete actions"
-    if act_space.start != 0:  # actions here are the Q-network's output indices, 0 .. n-1
-        return f"--env-id {env_id}: action space {act_space} does not start at 0; only Discrete(n) is supported"
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        return f"--env-id {env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)"
-    return None
+        unix_time = int(time.time())
+        while not checkpoint:  # a new run's folder; a name taken in this second (a sweep) takes the next second
+            self.name = f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
+            self.dir = f"runs/{self.name}"
+            with contextlib.suppress(FileExistsError):
+                os.makedirs(self.dir)
+                break
+            unix_time += 1
+        # A resumed run records into a folder of its own: RecordVideo numbers episodes from 0 again.
+        self.video_folder = self.name + (f"/resumed_at_{self.counters['global_step']}" if checkpoint else "")
+        self.wandb = None
+        if args.track:
+            import wandb
 
+            self.wandb = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
+                name=self.name, id=checkpoint and checkpoint["wandb_id"], resume="allow", save_code=True)  # fmt: skip
+            self.wandb.define_metric("*", step_metric="global_step")
+        new_csv = not os.path.exists(f"{self.dir}/metrics.csv")
+        self.csv = open(f"{self.dir}/metrics.csv", "a")
+        self.csv.write("global_step,wall_time,metric,value\n" * new_csv)
+        self.tensorboard = SummaryWriter(self.dir)
+        self.returns, self.lengths, self.recent_returns = np.zeros(args.num_envs), np.zeros(args.num_envs, int), []
+        self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
 
-def fail(message: str) -> None:
-    """Bad input: one line on stderr, exit code 2, nothing created."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-class MetricLogger:
-    """Writes every metric to `metrics.csv` (global_step,wall_time,metric,value) and to wandb when tracking."""
-
-    def __init__(self, path: str, start_time: float, wandb_run=None):
-        new_file = not os.path.exists(path)
-        self.file = open(path, "a", newline="")
-        self.writer = csv.writer(self.file)
-        if new_file:
-            self.writer.writerow(("global_step", "wall_time", "metric", "value"))
-        self.start_time, self.wandb_run = start_time, wandb_run
+    def restore(self, state: dict) -> dict:
+        """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
+        self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
+        for name in set(state) & set(saved):
+            if isinstance(obj := state[name], np.random.Generator):
+                obj.bit_generator.state = saved[name]
+            else:
+                obj.set_state(saved[name]) if isinstance(obj, torch.Generator) else obj.load_state_dict(saved[name])
+        if saved:
+            torch.set_rng_state(saved["torch_rng"])
+            if "buffer" not in saved:  # the empty buffer refills for learning_starts env steps before training again
+                self.counters["learning_start_step"] = self.counters["global_step"] + self.args.learning_starts
+            print(f"resumed {self.name} at env step {self.counters['global_step']:,}")
+        for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C: the loop stops at its next step, with a checkpoint
+            signal.signal(signum, lambda signum, frame: setattr(self, "stop_signal", signum))
+        return self.counters
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        wall_time = round(time.time() - self.start_time, 3)
-        self.writer.writerows((step, wall_time, name, value) for name, value in metrics.items())
-        self.file.flush()
-        if self.wandb_run is not None:
-            self.wandb_run.log({**metrics, "global_step": step})
+        """Each metric to metrics.csv (wall_time: seconds since the run began), TensorBoard and wandb."""
+        wall_time = round(time.time() - self.start_time + self.counters["elapsed"], 3)
+        self.csv.write("".join(f"{step},{wall_time},{name},{value}\n" for name, value in metrics.items()))
+        self.csv.flush()
+        for name, value in metrics.items():
+            self.tensorboard.add_scalar(name, value, step)
+        if self.wandb is not None:
+            self.wandb.log(metrics | {"global_step": step})
 
-    def close(self) -> None:
-        self.file.close()
+    def log_episodes(self, step: int, rewards: np.ndarray, dones: np.ndarray) -> None:
+        self.returns, self.lengths = self.returns + rewards, self.lengths + 1
+        for i in np.flatnonzero(dones):
+            self.log(step, {"charts/episodic_return": self.returns[i], "charts/episodic_length": self.lengths[i]})
+            self.recent_returns = (self.recent_returns + [float(self.returns[i])])[-20:]
+            self.counters["episodes"] += 1
+            self.returns[i], self.lengths[i] = 0.0, 0
 
+    def log_losses(self, step: int, loss: torch.Tensor, q_taken: torch.Tensor) -> None:
+        if not np.isfinite(value := loss.item()):
+            raise FloatingPointError(f"non-finite TD loss ({value}) at env step {step:,}")
+        if self.counters["gradient_steps"] % 100 == 0:
+            self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken.mean().item()})
 
-class Progress:
-    """One status line: rewritten in place on a terminal, a new line every 10 s when output goes to a file."""
+    def step_done(self, prev_step: int, step: int, epsilon: float, learning_rate: float) -> None:
+        """The charts every 100 env steps, a checkpoint when one is due, the progress line."""
+        self.counters["global_step"], total = step, self.args.total_timesteps
+        sps = (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+        if events_due(prev_step, step, 100):
+            self.log(step, {"charts/epsilon": epsilon, "charts/learning_rate": learning_rate, "charts/SPS": sps})
+        if self.args.checkpoint_frequency and events_due(prev_step, step, self.args.checkpoint_frequency):
+            self.save_checkpoint()
+        if step >= total or time.time() - self.printed_at >= (0.25 if self.tty else 10.0):  # to a file: every 10 s
+            self.printed_at, eta = time.time(), time.gmtime(max(total - step, 0) / max(sps, 1e-9))
+            mean = f"{np.mean(self.recent_returns):8.2f}" if self.recent_returns else "       -"
+            line = f"step {step:>10,}/{total:,} ({100 * step / total:3.0f}%) | {sps:7,.0f} SPS | ETA "
+            line += f"{eta.tm_yday - 1}d {time.strftime('%H:%M:%S', eta)} | eps {epsilon:.3f} | return (last 20) {mean}"
+            print(("\r" + line) if self.tty else line, end="" if self.tty and step < total else "\n", flush=True)
 
-    def __init__(self, total: int):
-        self.total, self.tty = total, sys.stdout.isatty()
-        self.interval, self.last = (0.25 if self.tty else 10.0), 0.0
+    def save_checkpoint(self) -> str:
+        """Networks, optimizer, counters, random streams (the replay buffer if asked), written atomically."""
+        path, elapsed = f"{self.dir}/checkpoint.pt", self.counters["elapsed"] + time.time() - self.start_time
+        state = {"script": SCRIPT, "args": asdict(self.args) | {"resume": None}, "run_name": self.name}
+        state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}
+        state["counters"] = self.counters | {"elapsed": elapsed}
+        for name, obj in self.state.items():
+            if isinstance(obj, np.random.Generator):
+                state[name] = obj.bit_generator.state
+            elif name != "buffer" or self.args.checkpoint_buffer:
+                state[name] = obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+        torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)  # a crash while writing never leaves a broken checkpoint
+        return path
 
-    def update(self, step: int, sps: float, epsilon: float, recent_returns: list[float], force: bool = False):
-        now = time.time()
-        if not force and now - self.last < self.interval:
-            return
-        self.last = now
-        mean_return = f"{np.mean(recent_returns):8.2f}" if recent_returns else "       -"
-        line = (
-            f"step {step:>10,}/{self.total:,} ({100 * step / self.total:3.0f}%) | {sps:7,.0f} SPS | "
-            f"eps {epsilon:.3f} | return (last 20) {mean_return}"
-        )
-        print(("\r" + line) if self.tty else line, end="" if self.tty and not force else "\n", flush=True)
+    def finish(self, error: Exception | None = None) -> int:
+        """After training: the checkpoint a signal asked for, the summary, --save-model, closing. The exit code."""
+        for signum in (signal.SIGINT, signal.SIGTERM):  # training is over: a signal now stops the script at once
+            signal.signal(signum, self.stop_now)
+        code, counters = 1 if error else 128 + self.stop_signal if self.stop_signal else 0, self.counters
+        try:
+            if error:
+                print(f"\nerror: {error}", file=sys.stderr)
+            elif self.stop_signal:  # it came during training, maybe in its last step
+                path, step = self.save_checkpoint(), counters["global_step"]
+                print(f"\nstopped by signal {self.stop_signal} at env step {step:,}; checkpoint: {path}")
+            print("done: {global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target updates, "
+                  "{episodes:,} episodes in ".format(**counters) + f"{time.time() - self.start_time:.1f} s")  # fmt: skip
+            if code == 0 and self.args.save_model:
+                torch.save(self.state["q_network"].state_dict(), path := f"{self.dir}/{self.args.exp_name}.pt")
+                print(f"model saved to {path}")
+                returns = evaluate(path, self.args, self.device, self.name)
+                for r in returns:
+                    self.log(counters["global_step"], {"eval/episodic_return": r})
+                print(f"eval: mean return {np.mean(returns):.2f} +- {np.std(returns):.2f} over {len(returns)} episodes")
+        except KeyboardInterrupt:
+            print(f"\nstopped by signal {self.stop_signal} after training")
+            code = 128 + self.stop_signal
+        self.csv.close()
+        self.tensorboard.close()
+        if self.wandb is not None:
+            self.wandb.finish(exit_code=code)
+        return code
 
-
-def greedy_actions(q_network: nn.Module, obs: np.ndarray, device: torch.device) -> np.ndarray:
-    """argmax_a Q(obs, a) for a batch of observations, through torch."""
-    with torch.inference_mode():
-        q_values = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device))
-        return q_values.argmax(dim=1).cpu().numpy()
-
-
-def numpy_greedy(q_network: nn.Module, obs_dim: int) -> Callable[[np.ndarray], np.ndarray] | None:
-    """`greedy_actions` computed by NumPy on views of a CPU network's weights, or None where it cannot be.
-
-    Why: for a few observations, torch's fixed cost per call is most of the cost of an action; NumPy's is a
-    fraction of it (README, Results). The views share memory with the parameters, so every optimizer step is
-    seen at once. Q-values equal torch's up to float rounding. It handles a QNetwork whose parameters all lie
-    in `network`, an `nn.Sequential` of float32 Linear and ReLU layers, and is checked once, at the start,
-    against the torch network on random inputs; any other QNetwork (another layer, parameters or buffers
-    outside `network`, a `forward` that gives other values there) gets None, and torch acts.
-    """
-    network = getattr(q_network, "network", None)
-    if not isinstance(network, nn.Sequential) or list(q_network.buffers()):
-        return None
-    if {id(p) for p in q_network.parameters()} != {id(p) for p in network.parameters()}:
-        return None
-    layers = []  # (weight^T, bias) for a Linear, None for a ReLU
-    for layer in network:
-        if isinstance(layer, nn.Linear) and layer.bias is not None and layer.weight.device.type == "cpu":
-            if layer.weight.dtype != torch.float32:
-                return None
-            layers.append((layer.weight.detach().numpy().T, layer.bias.detach().numpy()))
-        elif isinstance(layer, nn.ReLU):
-            layers.append(None)
-        else:
-            return None
-
-    def q_values(obs: np.ndarray) -> np.ndarray:
-        x = np.asarray(obs, dtype=np.float32)
-        for layer in layers:
-            x = np.maximum(x, 0.0) if layer is None else x @ layer[0] + layer[1]
-        return x
-
-    probe = np.random.default_rng(0).standard_normal((64, obs_dim), dtype=np.float32)
-    with torch.no_grad():
-        expected = q_network(torch.from_numpy(probe)).numpy()
-    got = q_values(probe)
-    if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
-        return None
-    return lambda obs: q_values(obs).argmax(axis=1)
+    def stop_now(self, signum: int, frame) -> None:
+        self.stop_signal = signum
+        raise KeyboardInterrupt
 
 
 def evaluate(model_path: str, args: Args, device: torch.device, run_name: str) -> list[float]:
-    """Play `eval_episodes` episodes with the saved weights (epsilon-greedy at `eval_epsilon`); their returns."""
-    env = gym.vector.SyncVectorEnv([make_env(args.env_id, 0, False, run_name)], autoreset_mode=AutoresetMode.SAME_STEP)
-    q_network = QNetwork(env.single_observation_space.shape[0], env.single_action_space.n, args.hidden_sizes).to(device)
+    """Play `eval_episodes` episodes with the saved weights, epsilon-greedy at `eval_epsilon`; their returns."""
+    env, rng, returns = make_env(args.env_id, 0, False, run_name)(), np.random.default_rng(args.seed + 1), []
+    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes).to(device)
     q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
-    rng = np.random.default_rng(args.seed + 1)
-    obs, _ = env.reset(seed=args.seed + 1)
-    returns, episode_return = [], 0.0
-    while len(returns) < args.eval_episodes:
-        actions = greedy_actions(q_network, obs, device)
-        if rng.random() < args.eval_epsilon:
-            actions = rng.integers(env.single_action_space.n, size=1)
-        obs, rewards, terminations, truncations, _ = env.step(actions)
-        episode_return += float(rewards[0])
-        if terminations[0] or truncations[0]:
-            returns.append(episode_return)
-            episode_return = 0.0
+    for episode in range(args.eval_episodes):
+        (obs, _), done, returns = env.reset(seed=args.seed + 1 if episode == 0 else None), False, returns + [0.0]
+        while not done:
+            action = greedy_actions(q_network, obs[None], device)[0]
+            action = rng.integers(env.action_space.n) if rng.random() < args.eval_epsilon else action
+            obs, reward, terminated, truncated, _ = env.step(action)
+            returns[-1], done = returns[-1] + float(reward), terminated or truncated
     env.close()
     return returns
 
 
-if __name__ == "__main__":
-    args = tyro.cli(Args)
-    checkpoint = None
+def parse_args() -> tuple[Args, dict | None]:
+    """The flags and, with --resume, the checkpoint. Bad input ends the script here: one line, exit code 2."""
+    args, checkpoint, names = tyro.cli(Args), None, [f.name for f in fields(Args)]
     if args.resume is not None:
         try:
             with warnings.catch_warnings():  # a foreign pickle's protocol warning would break the one-line error
                 warnings.simplefilter("ignore")
                 checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
-        except OSError as e:
-            fail(f"--resume {args.resume}: cannot read a checkpoint there ({type(e).__name__}: {e})")
-        # What torch.load raised for files of other kinds (text, bytes, foreign pickles; measured by fuzzing it)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, IndexError, ValueError, struct.error) as e:
-            fail(f"--resume {args.resume}: not a checkpoint torch.load(weights_only=True) reads ({type(e).__name__})")
-        try:
-            saved, names = checkpoint["args"], [f.name for f in fields(Args)]
-            if checkpoint.get("script") != SCRIPT:  # a sibling's checkpoint has the same flags
-                written_by = checkpoint.get("script", "a version of the scripts that did not record it")
-                fail(f"--resume {args.resume}: a checkpoint of {written_by}, not of {SCRIPT}; start a new run")
-            if unknown := sorted(set(saved) - set(names)):
-                fail(f"--resume {args.resume}: not a checkpoint of this script (it records {', '.join(unknown)})")
-            if missing := [f"--{n.replace('_', '-')}" for n in names if n not in saved and n not in SESSION_FLAGS]:
-                fail(f"--resume {args.resume}: written before this script had {' '.join(missing)}; start a new run")
-            # The command line again, over the checkpoint's values: an algorithm flag that differs was given another
-            # value, which the run would ignore without a word; it is refused instead.
-            args = tyro.cli(Args, default=Args(**{**saved, **{name: getattr(args, name) for name in SESSION_FLAGS}}))
-            if changed := [n for n in names if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:
-                given = ", ".join(
-                    f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in changed
-                )
-                fail(f"--resume {args.resume}: {given}; a resumed run keeps its flags, start a new run to change them")
-        except (KeyError, TypeError, IndexError) as e:
-            fail(f"--resume {args.resume}: not a checkpoint of this script ({type(e).__name__}: {e})")
-    if (problem := validate_args(args) or check_env(args.env_id)) is not None:
+            saved, script = checkpoint["args"], checkpoint.get("script", "a script that did not record its name")
+        # What torch.load raises for files of other kinds (text, bytes, foreign pickles; found by fuzzing it)
+        except (OSError, pickle.UnpicklingError, RuntimeError, EOFError, KeyError, IndexError, ValueError, TypeError,
+                struct.error) as e:  # fmt: skip
+            reason = e.strerror if isinstance(e, OSError) else type(e).__name__
+            fail(f"--resume {args.resume}: not a checkpoint of {SCRIPT} ({reason})")
+        if script != SCRIPT or set(saved) != set(names):  # a sibling's checkpoint can have the same flags
+            other = " ".join(f"--{n.replace('_', '-')}" for n in sorted(set(saved) ^ set(names)))
+            other = f" with other flags ({other})" if other else ""
+            fail(f"--resume {args.resume}: a checkpoint of {script}{other}, not of this {SCRIPT}; start a new run")
+        # The command line again, over the checkpoint's values: an algorithm flag given another value is refused.
+        args = tyro.cli(Args, default=Args(**saved | {name: getattr(args, name) for name in SESSION_FLAGS}))
+        if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in names
+                       if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
+            fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
+    if (problem := validate_args(args) or check_env(args)) is not None:
         fail(problem)
+    return args, checkpoint
 
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    probe = gym.make(args.env_id)
-    obs_dim, n_actions = probe.observation_space.shape[0], probe.action_space.n
-    probe.close()
-    # Keep the buffer on the GPU when it fits, so sampling never copies from the host.
-    buffer_bytes = ReplayBuffer.nbytes(args.buffer_size, obs_dim)
-    buffer_device = device if buffer_bytes < 0.8 * available_memory(device) else torch.device("cpu")
-    if buffer_bytes >= 0.8 * available_memory(buffer_device):
-        fail(
-            f"--buffer-size {args.buffer_size}: the replay buffer needs {buffer_bytes:,} bytes, "
-            f"more than 80% of the {available_memory(buffer_device):,} bytes available"
-        )
-    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
 
-    # Seeding: one seed feeds every stream. No CUBLAS_WORKSPACE_CONFIG: torch >= 2.10 keeps cuBLAS deterministic
-    # without it (pytorch#161749), and on an H100 it made each small matmul about 4x slower (README).
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    torch.use_deterministic_algorithms(args.torch_deterministic and device.type == "cuda")
-    explore_rng = np.random.default_rng(args.seed)
-    sample_generator = torch.Generator(device=buffer_device).manual_seed(args.seed)
-
-    if checkpoint:
-        run_name, run_dir = checkpoint["run_name"], os.path.dirname(os.path.abspath(args.resume))
-    else:  # a folder of its own: a run of the same name started in the same second (a sweep) takes the next second
-        unix_time = int(time.time())
-        while True:
-            run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
-            run_dir = f"runs/{run_name}"
-            try:
-                os.makedirs(run_dir)
-                break
-            except FileExistsError:
-                unix_time += 1
-    wandb_run = None
-    if args.track:
-        import wandb
-
-        wandb_run = wandb.init(
-            project=args.wandb_project_name,
-            entity=args.wandb_entity,
-            config=vars(args),
-            name=run_name,
-            id=checkpoint["wandb_id"] if checkpoint and checkpoint["wandb_id"] else None,
-            resume="allow",
-            save_code=True,
-        )
-        wandb_run.define_metric("*", step_metric="global_step")
-
-    # A resumed run records into a folder of its own: RecordVideo numbers episodes from 0 again.
-    video_name = run_name + (f"/resumed_at_{checkpoint['counters']['global_step']}" if checkpoint else "")
-    # SAME_STEP autoreset: a finished env is reset inside step(); its true final obs comes in infos["final_obs"].
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, video_name) for i in range(args.num_envs)],
-        autoreset_mode=AutoresetMode.SAME_STEP,
+def validate_args(args: Args) -> str | None:
+    """The first problem with the flags, as one line naming the flag, its value and what is allowed."""
+    positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
+    rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
+    rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
+    rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("gamma", "start_e", "end_e", "eval_epsilon")]
+    rules += [
+        ("exp_name", args.exp_name and os.path.basename(args.exp_name) == args.exp_name, "a name without '/'"),
+        ("seed", 0 <= args.seed < 2**32, "in [0, 2**32 - 1] (numpy's seeding)"),
+        ("learning_rate", args.learning_rate > 0, "> 0"),
+        ("lr_decay_fraction", 0 <= args.lr_decay_fraction <= 1, "in [0, 1] (0: a constant learning rate)"),
+        ("max_grad_norm", args.max_grad_norm >= 0, ">= 0 (0: no clipping)"),
+        ("hidden_sizes", args.hidden_sizes and min(args.hidden_sizes) > 0, "one or more positive widths"),
+        ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
+        ("num_envs", args.num_envs <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
+        (
+            "learning_starts",
+            args.learning_starts < args.total_timesteps,
+            f"< --total-timesteps ({args.total_timesteps})",
+        ),
+        ("tau", 0 < args.tau <= 1, "in (0, 1]"),
+        ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
+        ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),
+    ]
+    return next(
+        (f"--{n.replace('_', '-')} {getattr(args, n)!r}: must be {rule}" for n, ok, rule in rules if not ok), None
     )
-    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
-    assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only Discrete action spaces are supported"
 
-    q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(device)
-    optimizer = torch.optim.Adam(
-        q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=device.type in ("cpu", "cuda")
-    )
-    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(device)
-    target_network.load_state_dict(q_network.state_dict())
-    rb = ReplayBuffer(args.buffer_size, obs_dim, buffer_device)
 
-    counters = {"global_step": 0, "gradient_steps": 0, "target_updates": 0, "episodes": 0, "elapsed": 0.0}
-    counters["learning_start_step"] = args.learning_starts
-    if checkpoint is not None:
-        q_network.load_state_dict(checkpoint["q_network"])
-        target_network.load_state_dict(checkpoint["target_network"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        counters = checkpoint["counters"]
-        torch.set_rng_state(checkpoint["torch_rng"])
-        explore_rng.bit_generator.state = checkpoint["explore_rng"]
-        try:
-            sample_generator.set_state(checkpoint["sample_rng"])
-        except RuntimeError:  # the state of a generator on another device: the buffer was elsewhere (--cuda changed)
-            print("note: the replay buffer is on another device than before; replay sampling draws afresh")
-        if "buffer" in checkpoint:
-            rb.load_state_dict(checkpoint["buffer"])
-        else:  # refill the empty buffer before training again
-            counters["learning_start_step"] = counters["global_step"] + args.learning_starts
-        print(f"resumed {run_name} at env step {counters['global_step']:,}")
-
-    # On the CPU, NumPy picks the greedy action for a fraction of torch's cost (see numpy_greedy).
-    greedy = numpy_greedy(q_network, obs_dim)
-    print(f"greedy actions: {'NumPy (numpy_greedy)' if greedy else 'torch'}")
-    greedy = greedy or (lambda o: greedy_actions(q_network, o, device))
-
-    def save_checkpoint() -> str:
-        path = f"{run_dir}/checkpoint.pt"
-        state = {
-            "script": SCRIPT,
-            "args": asdict(args) | {"resume": None},
-            "run_name": run_name,
-            "wandb_id": wandb_run.id if wandb_run is not None else None,
-            "counters": counters | {"elapsed": counters["elapsed"] + time.time() - start_time},
-            "q_network": q_network.state_dict(),
-            "target_network": target_network.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "explore_rng": explore_rng.bit_generator.state,
-            "sample_rng": sample_generator.get_state(),
-        }
-        if args.checkpoint_buffer:
-            state["buffer"] = rb.state_dict()
-        torch.save(state, path + ".tmp")
-        os.replace(path + ".tmp", path)  # a crash while writing never leaves a broken checkpoint
-        return path
-
-    stop_signal = None
-
-    def request_stop(signum, frame):
-        global stop_signal
-        stop_signal = signum
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-
-    start_time = time.time()
-    start_step = global_step = counters["global_step"]
-    logger = MetricLogger(f"{run_dir}/metrics.csv", start_time - counters["elapsed"], wandb_run)
-    progress = Progress(args.total_timesteps)
-    recent_returns: list[float] = []
-    episode_returns = np.zeros(args.num_envs)
-    episode_lengths = np.zeros(args.num_envs, dtype=np.int64)
-    exit_code, sps, epsilon = 0, 0.0, args.start_e
+def check_env(args: Args) -> str | None:
+    """Make the env once: Discrete actions from 0, a flat Box observation, a replay buffer that fits in memory."""
     try:
-        # A resumed run restarts the episodes that were in progress, from seeds that depend on the step.
-        obs, _ = envs.reset(seed=args.seed + global_step)
-        while global_step < args.total_timesteps and stop_signal is None:
-            # Epsilon-greedy; the network runs only when some env exploits.
-            epsilon = linear_schedule(
-                args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step
-            )
-            explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
-            if not explore.all():
-                actions = np.where(explore, actions, greedy(obs))
+        env = gym.make(args.env_id)
+    except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
+        atari = "; for Atari use dqn_atari.py" * ("ALE/" in args.env_id or "NoFrameskip" in args.env_id)
+        return f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e}){atari}"
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(act_space, gym.spaces.Discrete) or act_space.start != 0:  # actions index the network's outputs
+        return f"--env-id {args.env_id}: action space {act_space} is not Discrete(n) from 0, as DQN needs"
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        return f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)"
+    with open("/proc/meminfo") as f:  # Linux's estimate of the memory new allocations can take
+        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    if (need := ReplayBuffer.nbytes(args.buffer_size, obs_space.shape[0])) >= 0.8 * free:
+        return f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free"
+    return None
 
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-            prev_step, global_step = global_step, global_step + args.num_envs
-            episode_returns += rewards
-            episode_lengths += 1
-            dones = terminations | truncations
-            real_next_obs = next_obs
-            if dones.any():
-                real_next_obs = next_obs.copy()  # store the true final observation, not the reset one
-                for i in np.flatnonzero(dones):
-                    real_next_obs[i] = infos["final_obs"][i]
-                    logger.log(
-                        global_step,
-                        {"charts/episodic_return": episode_returns[i], "charts/episodic_length": episode_lengths[i]},
-                    )
-                    recent_returns = (recent_returns + [float(episode_returns[i])])[-20:]
-                    counters["episodes"] += 1
-                    episode_returns[i], episode_lengths[i] = 0.0, 0
-            rb.add(obs, real_next_obs, actions, rewards, terminations)
-            obs = next_obs
 
-            for _ in range(events_due(prev_step, global_step, args.train_frequency, counters["learning_start_step"])):
-                batch = rb.sample(args.batch_size, sample_generator, device)
-                with torch.no_grad():
-                    next_values = next_state_value(q_network, target_network, batch["next_obs"])
-                    targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
-                q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-                loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the paper's error clipping
-                if not math.isfinite(loss_value := loss.item()):
-                    raise FloatingPointError(f"non-finite TD loss ({loss_value}) at env step {global_step:,}")
-                optimizer.zero_grad()
-                loss.backward()
-                if args.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
-                lr = learning_rate_at(args.learning_rate, args.lr_decay_fraction, args.total_timesteps, global_step)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.step()
-                counters["gradient_steps"] += 1
-                if counters["gradient_steps"] % 100 == 1:
-                    logger.log(global_step, {"losses/td_loss": loss_value, "losses/q_values": q_taken.mean().item()})
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
-            for _ in range(
-                events_due(prev_step, global_step, args.target_network_frequency, counters["learning_start_step"])
-            ):
-                soft_update(target_network, q_network, args.tau)
-                counters["target_updates"] += 1
 
-            counters["global_step"] = global_step
-            sps = (global_step - start_step) / max(time.time() - start_time, 1e-9)
-            if events_due(prev_step, global_step, 100):
-                lr = optimizer.param_groups[0]["lr"]
-                logger.log(global_step, {"charts/epsilon": epsilon, "charts/learning_rate": lr, "charts/SPS": sps})
-            if args.checkpoint_frequency and events_due(prev_step, global_step, args.checkpoint_frequency):
-                save_checkpoint()
-            progress.update(global_step, sps, epsilon, recent_returns, force=global_step >= args.total_timesteps)
-    except FloatingPointError as e:
-        print(f"\nerror: {e}", file=sys.stderr)
-        exit_code = 1
-    finally:
-        envs.close()
-
-    def stop_now(signum, frame):
-        global stop_signal
-        stop_signal = signum
-        raise KeyboardInterrupt
-
-    # Training is over: a signal from here on stops the script at once (there is nothing more to checkpoint).
-    signal.signal(signal.SIGINT, stop_now)
-    signal.signal(signal.SIGTERM, stop_now)
+if __name__ == "__main__":
+    args, checkpoint = parse_args()  # bad input: one line on stderr, exit code 2, nothing created
+    run = Run(args, checkpoint)  # the run's folder and logs; prints the device
     try:
-        if stop_signal is not None and exit_code == 0:  # it came during training, perhaps in its last step
-            path = save_checkpoint()
-            print(f"\nstopped by signal {stop_signal} at env step {global_step:,}; checkpoint: {path}")
-            exit_code = 128 + stop_signal
-        elapsed = time.time() - start_time
-        print(
-            f"done: {global_step:,} env steps, {counters['gradient_steps']:,} gradient steps, "
-            f"{counters['target_updates']:,} target updates, {counters['episodes']:,} episodes in {elapsed:.1f} s"
-        )
-        if exit_code == 0 and args.save_model:
-            model_path = f"{run_dir}/{args.exp_name}.pt"
-            torch.save(q_network.state_dict(), model_path)
-            print(f"model saved to {model_path}")
-            eval_returns = evaluate(model_path, args, device, run_name)
-            for r in eval_returns:
-                logger.log(global_step, {"eval/episodic_return": r})
-            mean, std = np.mean(eval_returns), np.std(eval_returns)
-            print(f"eval: mean return {mean:.2f} +- {std:.2f} over {len(eval_returns)} episodes")
-    except KeyboardInterrupt:
-        print(f"\nstopped by signal {stop_signal} after training")
-        exit_code = 128 + stop_signal
-    logger.close()
-    if wandb_run is not None:
-        wandb_run.finish(exit_code=exit_code)
-    sys.exit(exit_code)
+        train(args, run)
+    except FloatingPointError as error:  # a non-finite loss
+        sys.exit(run.finish(error))
+    sys.exit(run.finish())

@@ -1,9 +1,13 @@
-"""Shared helpers: run a script as a user would (a subprocess in a scratch folder) and read what it wrote."""
+"""Shared helpers: run a script as a user would, in this process or a subprocess, and read what it wrote."""
 
+import contextlib
 import csv
 import importlib.util
+import io
 import os
 import re
+import runpy
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +22,12 @@ SHORT = ["--total-timesteps", "400", "--learning-starts", "200", "--train-freque
 SHORT += ["--target-network-frequency", "50", "--buffer-size", "1000", "--batch-size", "32"]
 # `--cuda` is on by default: the scripts run on the GPU where there is one, and say so on their first line.
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+torch.set_num_threads(1)  # as the subprocesses' OMP_NUM_THREADS=1: two test workers share two cores
 
 
 def load_script(name: str):
-    """Import a top-level script as a module (its main loop is under `if __name__ == "__main__"`)."""
-    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / name)
+    """Import a top-level script as a module (its run is under `if __name__ == "__main__"`)."""
+    spec = importlib.util.spec_from_file_location(Path(name).stem, ROOT / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -30,19 +35,44 @@ def load_script(name: str):
 
 def script_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "TOY_"))}
-    env.update(PYTHONPATH=str(TESTS), OMP_NUM_THREADS="1", **extra)
-    return env
+    return env | {"PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"} | extra
 
 
-def run_script(script: str, *flags, cwd: Path, timeout=600, env=None, check=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / script), *flags],
-        cwd=cwd,
-        env=env or script_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def run_script(script: str, *flags, cwd: Path, env=None, check=True, subprocess_=False) -> subprocess.CompletedProcess:
+    """`python SCRIPT FLAGS` in `cwd`: its exit code, stdout and stderr.
+
+    By default the script runs in this process (runpy, as `__main__`), which spares a Python start and a torch
+    import per run; `subprocess_=True` runs it as its own process. Environment, argv, working directory and
+    signal handlers are put back afterwards.
+    """
+    if subprocess_:
+        command = [sys.executable, str(ROOT / script), *flags]
+        proc = subprocess.run(command, cwd=cwd, env=env or script_env(), capture_output=True, text=True, timeout=900)
+    else:
+        saved = (
+            dict(os.environ),
+            sys.argv,
+            os.getcwd(),
+            {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)},
+        )
+        stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+        os.environ.clear()
+        os.environ.update(env or script_env())
+        sys.argv = [str(ROOT / script), *map(str, flags)]
+        os.chdir(cwd)
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                runpy.run_path(str(ROOT / script), run_name="__main__")
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved[0])
+            sys.argv = saved[1]
+            os.chdir(saved[2])
+            for signum, handler in saved[3].items():
+                signal.signal(signum, handler)
+        proc = subprocess.CompletedProcess(sys.argv, code, stdout.getvalue(), stderr.getvalue())
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc

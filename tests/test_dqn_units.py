@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from conftest import DEVICE, load_script
+from conftest import load_script
+from edits import EDITS
 
 SCRIPTS = ["dqn.py", "double_dqn.py"]
 
@@ -143,7 +144,7 @@ def fill(buffer, steps, num_envs, first_step=0):
 
 
 def test_replay_buffer_stores_and_wraps(script):
-    rb = script.ReplayBuffer(capacity=7, obs_dim=2, device=torch.device("cpu"))
+    rb = script.ReplayBuffer(capacity=7, obs_dim=2)
     fill(rb, steps=4, num_envs=3)  # 12 transitions into 7 slots: the first 5 are overwritten
     assert rb.size == 7 and rb.pos == 12 % 7
     stored = sorted(rb.data[:, 0].tolist())
@@ -151,7 +152,7 @@ def test_replay_buffer_stores_and_wraps(script):
 
 
 def test_replay_buffer_sample_rows_are_whole_transitions(script):
-    rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
+    rb = script.ReplayBuffer(capacity=50, obs_dim=2)
     fill(rb, steps=20, num_envs=2)  # 40 of 50 rows: an empty row drawn would fail next_obs == obs + 1
     batch = rb.sample(256, torch.Generator().manual_seed(0), torch.device("cpu"))
     assert batch["obs"].shape == (256, 2) and batch["actions"].shape == (256,) and batch["actions"].dtype == torch.long
@@ -164,7 +165,7 @@ def test_replay_buffer_sample_rows_are_whole_transitions(script):
 
 
 def test_replay_buffer_sampling_is_seeded(script):
-    rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
+    rb = script.ReplayBuffer(capacity=50, obs_dim=2)
     fill(rb, steps=50, num_envs=1)
     a, b = (rb.sample(64, torch.Generator().manual_seed(3), torch.device("cpu"))["obs"] for _ in range(2))
     assert torch.equal(a, b)
@@ -172,104 +173,54 @@ def test_replay_buffer_sampling_is_seeded(script):
 
 def test_replay_buffer_batches_reach_the_learners_device(script):
     """A buffer too big for the GPU stays on the host (main loop); its batches must still reach the learner."""
-    rb = script.ReplayBuffer(capacity=50, obs_dim=2, device=torch.device("cpu"))
+    rb = script.ReplayBuffer(capacity=50, obs_dim=2)
     fill(rb, steps=10, num_envs=1)
     batch = rb.sample(8, torch.Generator().manual_seed(0), torch.device("meta"))  # any device but the buffer's
     assert {value.device.type for value in batch.values()} == {"meta"}
 
 
 def test_replay_buffer_state_round_trip(script):
-    rb = script.ReplayBuffer(capacity=9, obs_dim=2, device=torch.device("cpu"))
+    rb = script.ReplayBuffer(capacity=9, obs_dim=2)
     fill(rb, steps=5, num_envs=1)
-    copy = script.ReplayBuffer(capacity=9, obs_dim=2, device=torch.device("cpu"))
+    copy = script.ReplayBuffer(capacity=9, obs_dim=2)
     copy.load_state_dict(rb.state_dict())
     assert (copy.pos, copy.size) == (rb.pos, rb.size) and torch.equal(copy.data, rb.data)
     fill(copy, steps=1, num_envs=1)  # adding after a restore goes on at the saved position
     assert copy.pos == 6
 
 
-@pytest.mark.parametrize(("capacity", "num_envs"), [(7, 3), (50, 50), (2000, 3), (3000, 1500)])
-def test_replay_buffer_staged_on_host_holds_the_same_rows(script, capacity, num_envs):
-    """A GPU buffer keeps new rows on the host until it is read; it must hold and sample what a direct one does.
-
-    On the test machine's device (the CPU in CI): through ring wrap-around, flushes at the 1,024-row stage
-    limit, one add larger than that limit, partial stages, and a restore over staged rows.
-    """
-    assert not script.ReplayBuffer(capacity, 2, torch.device("cpu")).stage_on_host  # the CPU writes directly
-    device = torch.device(DEVICE)
-    direct, staged = (script.ReplayBuffer(capacity, 2, device, stage_on_host=on) for on in (False, True))
-    step = 0
-    for steps in (1, 5, 300, 2, 17, 401):
-        for rb in (direct, staged):
-            fill(rb, steps, num_envs, first_step=step)
-        step += steps
-        assert staged.staged  # rows wait on the host until the next read
-        a, b = (rb.sample(32, torch.Generator(device).manual_seed(step), device) for rb in (direct, staged))
-        assert all(torch.equal(a[k], b[k]) for k in a) and not staged.staged
-        assert (direct.pos, direct.size) == (staged.pos, staged.size) and torch.equal(direct.data, staged.data)
-    fill(staged, 3, num_envs, first_step=step)
-    fill(direct, 3, num_envs, first_step=step)
-    restored = script.ReplayBuffer(capacity, 2, device, stage_on_host=True)
-    fill(restored, 2, num_envs, first_step=10**5)  # staged rows that the restore must drop
-    restored.load_state_dict(staged.state_dict())  # saving writes the staged rows first
-    restored.flush()  # nothing staged before the restore may land now
-    assert torch.equal(restored.data, direct.data) and (restored.pos, restored.size) == (direct.pos, direct.size)
-
-
-def test_q_network_layers_follow_hidden_sizes(script):
+def test_q_network_widths_follow_hidden_sizes(script):
+    """Parameters of layers 4 -> 5 -> 7 -> 3: the flag reaches the network, whatever its layout."""
     q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(5, 7))
-    assert [tuple(m.weight.shape) for m in q.network if isinstance(m, nn.Linear)] == [(5, 4), (7, 5), (3, 7)]
-    assert [type(m) for m in q.network] == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    assert sum(p.numel() for p in q.parameters()) == (4 * 5 + 5) + (5 * 7 + 7) + (7 * 3 + 3)
     assert q(torch.zeros(1, 4)).shape == (1, 3) and q(torch.zeros(32, 4)).shape == (32, 3)
 
 
-def test_numpy_greedy_matches_torch_and_follows_updates(script):
-    """The NumPy policy picks torch's actions, and sees an optimizer step at once (it reads the same memory)."""
+@pytest.mark.parametrize("edit", EDITS)
+def test_greedy_actions_follow_the_network_as_it_is_now(script, edit):
+    """After a researcher's edit of the network, greedy actions are the argmax of what it computes now: after
+    optimizer steps and after a layer's weights are replaced (a cached copy of the weights would act as before)."""
     torch.manual_seed(0)
-    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=script.Args().hidden_sizes)
-    greedy = script.numpy_greedy(q, obs_dim=4)
+    q = EDITS[edit](script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(16,)))
     obs = np.random.default_rng(1).standard_normal((256, 4)).astype(np.float32)
 
-    def torch_greedy():
-        return script.greedy_actions(q, obs, torch.device("cpu"))
+    def expected():
+        with torch.no_grad():
+            return q(torch.from_numpy(obs)).argmax(dim=1).numpy()
 
-    before = greedy(obs)
-    assert before.shape == (256,) and np.array_equal(before, torch_greedy())
-    optimizer = torch.optim.Adam(q.parameters(), lr=0.1, amsgrad=True, fused=True)  # as in the training loop
-    q(torch.from_numpy(obs))[:, 0].sum().neg().backward()  # push Q(., 0) down everywhere
-    optimizer.step()
-    after = greedy(obs)
-    assert not np.array_equal(after, before) and np.array_equal(after, torch_greedy())
-
-
-class ScaledInput(nn.Module):
-    """Divides the observation by a learnable scale that starts at 1: equal to QNetwork at first."""
-
-    def __init__(self, q: nn.Module):
-        super().__init__()
-        self.network, self.scale = q.network, nn.Parameter(torch.ones(1))
-
-    def forward(self, x):
-        return self.network(x / self.scale)
-
-
-def test_numpy_greedy_declines_what_it_cannot_copy(script):
-    """Whatever it cannot reproduce gets None (torch acts): an unknown layer, other outputs, other parameters."""
-
-    def q_network():
-        return script.QNetwork(obs_dim=4, n_actions=2, hidden_sizes=(120, 84))
-
-    assert script.numpy_greedy(q_network(), obs_dim=4) is not None
-    layer_norm = q_network()
-    layer_norm.network.insert(1, nn.LayerNorm(120))
-    rescaled = q_network()
-    rescaled.forward = lambda x: rescaled.network(x / 255.0)
-    dueling = q_network()
-    dueling.network = dueling.network[:-1]  # a trunk of 84 features...
-    dueling.forward = lambda x: dueling.network(x)[:, :2] + 1.0  # ...and another head on it
-    others = (ScaledInput(q_network()), q_network().to("meta"), q_network().to(torch.float64))
-    for declined in (layer_norm, rescaled, dueling, *others):
-        assert script.numpy_greedy(declined, obs_dim=4) is None
+    before = script.greedy_actions(q, obs, torch.device("cpu"))
+    assert np.array_equal(before, expected())
+    optimizer = torch.optim.Adam(q.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        q(torch.from_numpy(obs))[:, 0].sum().neg().backward()  # push Q(., 0) down everywhere
+        optimizer.step()
+    after = script.greedy_actions(q, obs, torch.device("cpu"))
+    assert not np.array_equal(after, before) and np.array_equal(after, expected())
+    name, last = [(n, m) for n, m in q.named_modules() if isinstance(m, nn.Linear)][-1]
+    parent, _, attribute = name.rpartition(".")
+    setattr(q.get_submodule(parent), attribute, nn.Linear(last.in_features, last.out_features))  # replaced mid-run
+    assert np.array_equal(script.greedy_actions(q, obs, torch.device("cpu")), expected())
 
 
 def test_validate_args_accepts_defaults(script):
@@ -292,7 +243,7 @@ def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsi
     with torch.no_grad():
         for p in q.parameters():
             p.zero_()
-        q.network[-1].bias.copy_(torch.tensor([0.0, 1.0]))
+        list(q.parameters())[-1].copy_(torch.tensor([0.0, 1.0]))  # the output layer's bias: always push right
     torch.save(q.state_dict(), tmp_path / "right.pt")
     returns = script.evaluate(str(tmp_path / "right.pt"), args, torch.device("cpu"), "test")
     env, pushing_right = gym.make("CartPole-v1"), []

@@ -27,6 +27,7 @@ from conftest import (
     script_env,
     summary,
 )
+from edits import EDITS
 
 SCRIPTS = ["dqn.py", "double_dqn.py"]
 TOY = ["--env-id", "toy_envs:ToyChain-v0"]
@@ -69,9 +70,7 @@ def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: 
 
 def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     proc = run_script(script, *SHORT, "--exploration-fraction", "0.5", cwd=workdir)
-    device_line, acting_line = proc.stdout.splitlines()[:2]
-    assert device_line.startswith(f"device: {DEVICE}")
-    assert acting_line == ("greedy actions: NumPy (numpy_greedy)" if DEVICE == "cpu" else "greedy actions: torch")
+    assert proc.stdout.splitlines()[0].startswith(f"device: {DEVICE}")
     counts = summary(proc.stdout)
     # learning starts at 200 of 400 env steps: multiples of 10 and of 50 past 200
     assert counts == counts | {"env steps": 400, "gradient steps": 20, "target updates": 4}
@@ -166,6 +165,10 @@ def same_weights(a: dict, b: dict) -> bool:
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
+def n_parameters(state: dict) -> int:
+    return sum(value.numel() for value in state.values())
+
+
 def test_same_seed_same_returns_and_weights(script, tmp_path):
     (returns_a, weights_a), (returns_b, weights_b) = (returns_and_weights(script, tmp_path / n) for n in "ab")
     assert len(returns_a) > 20 and returns_a == returns_b
@@ -189,10 +192,9 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
         run_script(script, *SHORT, "--checkpoint-frequency", "300", *extra, cwd=tmp_path / name)
         checkpoints[name] = only_run_dir(tmp_path / name) / "checkpoint.pt"
     default, custom = (torch.load(checkpoints[n], weights_only=True) for n in ("default", "custom"))
-    widths = load_script(script).Args().hidden_sizes
-    weight_shapes = [tuple(w.shape) for k, w in default["q_network"].items() if k.endswith("weight")]
-    assert weight_shapes == list(zip((*widths, 2), (4, *widths), strict=True))
-    assert [tuple(w.shape) for w in custom["q_network"].values()] == [(16, 4), (16,), (2, 16), (2,)]
+    widths = (4, *load_script(script).Args().hidden_sizes, 2)  # CartPole: 4 observations, 2 actions
+    assert n_parameters(default["q_network"]) == sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    assert n_parameters(custom["q_network"]) == (4 * 16 + 16) + (16 * 2 + 2)
     for state, amsgrad in ((default, True), (custom, False)):
         assert state["optimizer"]["param_groups"][0]["amsgrad"] is amsgrad
         assert ("max_exp_avg_sq" in state["optimizer"]["state"][0]) is amsgrad
@@ -210,14 +212,13 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     # Only these flags come from a resumed run's command line; every other one is the checkpoint's.
     session = {"torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video"}
     session |= {"save_model", "eval_episodes", "eval_epsilon", "checkpoint_frequency", "checkpoint_buffer", "resume"}
-    assert set(load_script(script).SESSION_FLAGS) == session
     assert {k: v for k, v in at_400["args"].items() if k not in session} == {
         k: v for k, v in custom["args"].items() if k not in session
     }
     assert custom["script"] == at_400["script"] == script
     saved = torch.load(checkpoints["custom"].parent / f"{script[:-3]}.pt", weights_only=True)
-    assert saved["network.0.weight"].shape == (16, 4)
-    assert not torch.equal(saved["network.0.weight"], custom["q_network"]["network.0.weight"])
+    assert n_parameters(saved) == n_parameters(custom["q_network"])
+    assert not same_weights(saved, custom["q_network"])  # trained on from env step 300
     # Refused in one line, before wandb, envs or logs start: an algorithm flag given another value than the
     # checkpoint's (the same value passes), a checkpoint from before a flag existed, or one that records a flag this
     # script does not have (dqn_atari.py's, say).
@@ -228,9 +229,9 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     refusals = [
         (custom, ["--total-timesteps", "999", "--hidden-sizes", "16"], "999 (the checkpoint's: 400); a"),
         (custom | {"args": without_flag}, [], "--hidden-sizes"),
-        (custom | {"args": foreign}, [], "not a checkpoint of this script"),
-        (custom | {"script": sibling}, [], f"a checkpoint of {sibling}, not of {script}"),
-        ({k: v for k, v in custom.items() if k != "script"}, [], "did not record it"),  # from before this check
+        (custom | {"args": foreign}, [], "--cuda-graphs"),
+        (custom | {"script": sibling}, [], f"a checkpoint of {sibling}, not of this {script}"),
+        ({k: v for k, v in custom.items() if k != "script"}, [], "did not record its name"),  # from before this check
     ]
     path = str(checkpoints["custom"])
     for state, flags, expected in refusals:
@@ -269,7 +270,7 @@ BAD_INPUT = [
     (["--hidden-sizes"], "--hidden-sizes"),
     (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
     (["--num-envs", "64", "--buffer-size", "32", "--batch-size", "32"], "--num-envs"),
-    (["--env-id", "toy_envs:ToyShiftedActions-v0"], "does not start at 0"),
+    (["--env-id", "toy_envs:ToyShiftedActions-v0"], "Discrete(n) from 0"),
     (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
     (["--gamma", "1.5"], "--gamma"),
     (["--tau", "0"], "--tau"),
@@ -392,7 +393,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     first_losses = None  # the first gradient step's loss and mean Q of the taken actions, which the run logs
     for step in range(args.learning_starts + 1, 321):
         if step % args.train_frequency == 0:
-            rb = module.ReplayBuffer(args.buffer_size, 2, torch.device("cpu"))
+            rb = module.ReplayBuffer(args.buffer_size, 2)
             rb.load_state_dict({"pos": step, "size": step, "data": resumed["buffer"]["data"][:step]})
             batch = rb.sample(args.batch_size, generator, torch.device("cpu"))
             with torch.no_grad():
@@ -417,18 +418,6 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     rows = read_metrics(only_run_dir(tmp_path / "two"))
     logged = {r["metric"]: float(r["value"]) for r in rows if r["metric"].startswith("losses/")}  # at env step 210
     assert logged == pytest.approx(first_losses, abs=1e-6)
-
-
-def test_resume_on_another_device_draws_replay_samples_afresh(script, tmp_path):
-    """A GPU run's checkpoint holds a CUDA generator's sampling state (16 bytes); the CPU cannot take it."""
-    flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer"]
-    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT="300:15"), check=False)
-    path = only_run_dir(tmp_path) / "checkpoint.pt"
-    checkpoint = torch.load(path, weights_only=True)
-    torch.save(checkpoint | {"sample_rng": torch.arange(16, dtype=torch.uint8)}, path)
-    proc = run_script(script, "--resume", str(path), "--no-cuda", cwd=tmp_path)
-    assert "replay sampling draws afresh" in proc.stdout
-    assert summary(proc.stdout)["gradient steps"] == 600 // 10 - 200 // 10
 
 
 def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
@@ -466,7 +455,48 @@ def test_non_finite_loss_stops_with_the_step(script, workdir):
 def test_progress_lines_are_plain_when_not_a_terminal(script, workdir):
     out = run_script(script, *SHORT, cwd=workdir).stdout
     assert "\r" not in out
-    assert any(line.startswith("step ") and "SPS" in line and "eps" in line for line in out.splitlines())
+    lines = [line for line in out.splitlines() if line.startswith("step ")]
+    assert lines and all("SPS" in line and "eps" in line and "ETA" in line for line in lines)
+    assert lines[-1].startswith("step        400/400 (100%)") and "ETA 0d 00:00:00" in lines[-1]
+
+
+def test_tensorboard_holds_what_metrics_csv_holds(script, workdir):
+    """`tensorboard --logdir runs` shows the run: every metric of metrics.csv, at the same steps, same values."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_script(script, *SHORT, "--save-model", "--eval-episodes", "2", cwd=workdir)
+    run_dir = only_run_dir(workdir)
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    rows = read_metrics(run_dir)
+    assert (
+        set(events.Tags()["scalars"])
+        == {r["metric"] for r in rows}
+        >= {"charts/episodic_return", "eval/episodic_return"}
+    )
+    for tag in events.Tags()["scalars"]:
+        logged = [(e.step, e.value) for e in events.Scalars(tag)]
+        expected = [(int(r["global_step"]), float(r["value"])) for r in rows if r["metric"] == tag]
+        assert [step for step, _ in logged] == [step for step, _ in expected], tag
+        assert [value for _, value in logged] == pytest.approx([value for _, value in expected], rel=1e-6), tag
+
+
+@pytest.mark.parametrize("edit", EDITS)
+def test_edited_networks_act_and_learn_with_their_current_weights(script, edit, workdir, monkeypatch):
+    """A contextual bandit (four contexts, one paying action each): with a researcher's edit of the network (weight
+    norm, LayerNorm, a dueling head) the greedy policy learns to pay every time. A policy acting with a copy of the
+    initial weights would pay about a quarter of the time."""
+    module = load_script(script)
+    network = module.QNetwork
+    monkeypatch.setattr(module, "QNetwork", lambda *shape: EDITS[edit](network(*shape)))
+    monkeypatch.chdir(workdir)
+    args = module.Args(env_id="toy_envs:ToyBandit-v0", total_timesteps=1500, learning_starts=200, train_frequency=1)
+    args = module.Args(**vars(args) | dict(end_e=0.0, exploration_fraction=0.3, batch_size=32, hidden_sizes=(32,)))
+    run = module.Run(args, None)
+    module.train(args, run)
+    assert run.finish() == 0
+    returns = [float(r["value"]) for r in read_metrics(only_run_dir(workdir), "charts/episodic_return")]
+    assert len(returns) == 1500 and returns[-500:] == [1.0] * 500  # greedy (epsilon 0) from env step 450
 
 
 def test_metrics_csv_header_and_wall_time(script, workdir):
@@ -479,7 +509,8 @@ def test_metrics_csv_header_and_wall_time(script, workdir):
 
 
 def test_wandb_offline_tracking(script, workdir):
-    run_script(script, *SHORT, "--track", cwd=workdir, env=script_env(WANDB_MODE="offline", WANDB_SILENT="true"))
+    env = script_env(WANDB_MODE="offline", WANDB_SILENT="true")
+    run_script(script, *SHORT, "--track", cwd=workdir, env=env, subprocess_=True)  # wandb's threads: a process
     offline = list((workdir / "wandb").glob("offline-run-*"))
     assert len(offline) == 1 and any(offline[0].rglob("*.wandb"))
 
@@ -545,11 +576,3 @@ def test_readme_plot_code_draws_a_real_run(workdir):
     code += "\nassert len(plt.gca().lines[0].get_xdata()) > 1  # the returns were found and drawn\n"
     subprocess.run([sys.executable, "-c", code], cwd=workdir, check=True)
     assert (workdir / "return.png").stat().st_size > 1000
-
-
-def test_readme_shows_the_real_double_dqn_diff():
-    """The README's `diff dqn.py double_dqn.py` block is what diff prints today."""
-    real = subprocess.run(["diff", "dqn.py", "double_dqn.py"], cwd=ROOT, capture_output=True, text=True).stdout
-    readme = (ROOT / "README.md").read_text()
-    shown = readme.split("$ diff dqn.py double_dqn.py\n", 1)[1].split("```", 1)[0]
-    assert shown == real

@@ -46,6 +46,22 @@ class ToyChain(gym.Env):
         return self.obs(), reward, terminated, False, {}
 
 
+class ToyBandit(gym.Env):
+    """A contextual bandit: obs is one of four one-hot contexts, drawn at random; the action equal to it pays 1, any
+    other 0, and the episode ends. A policy that learns pays 1 every time; one that acts with stale weights does not."""
+
+    observation_space = gym.spaces.Box(0, 1, (4,), np.float32)
+    action_space = gym.spaces.Discrete(4)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.context = int(self.np_random.integers(4))
+        return np.eye(4, dtype=np.float32)[self.context], {}
+
+    def step(self, action):
+        return np.eye(4, dtype=np.float32)[self.context], float(action == self.context), True, False, {}
+
+
 class ToyShiftedActions(ToyChain):
     """ToyChain whose actions are {1, 2}: a Discrete space that does not start at 0."""
 
@@ -53,6 +69,7 @@ class ToyShiftedActions(ToyChain):
 
 
 gym.register("ToyChain-v0", entry_point=ToyChain, max_episode_steps=MAX_STEPS)
+gym.register("ToyBandit-v0", entry_point=ToyBandit)
 gym.register("ToyShiftedActions-v0", entry_point=ToyShiftedActions, max_episode_steps=MAX_STEPS)
 gym.register("ToyContinuous-v0", entry_point="gymnasium.envs.classic_control:PendulumEnv", max_episode_steps=10)
 # Breakout with a time limit of 400 frames (100 agent steps), so short runs see truncations as well as life losses.
