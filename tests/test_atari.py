@@ -1,17 +1,17 @@
-"""dqn_atari.py: preprocessing, the frame-sharing replay memory against the env's own stacks, and short runs."""
+"""dqn_atari.py: ALE's vector env as the loop reads it, the frame-sharing replay memory against the env's own stacks,
+the gradient step by hand, short runs, and what makes a CUDA graph capture again."""
 
 import os
 import signal
 import subprocess
 import sys
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 400 frames)
+import torch.nn as nn
+import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 600 frames)
 from conftest import DEVICE, ROOT, load_script, only_run_dir, read_metrics, run_script, script_env, summary
-from gymnasium.vector import AutoresetMode
 
 atari = load_script("dqn_atari.py")
 TOY = ["--env-id", "toy_envs:ToyBreakout-v0"]
@@ -19,137 +19,130 @@ SHORT = ["--total-timesteps", "300", "--learning-starts", "200", "--target-netwo
 SHORT += ["--buffer-size", "1000", "--batch-size", "8"]
 
 
-def make_envs(n: int, env_id: str = "ToyBreakout-v0"):
-    thunks = [atari.make_env(env_id, i, False, "test") for i in range(n)]
-    return gym.vector.SyncVectorEnv(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
+def play(envs, steps: int, seed: int, actions=None) -> list[dict]:
+    """Step `envs` from reset(seed) with random actions (or those given): per step, what the loop reads, and the
+    true next obs (the final one where a game was reset inside the step)."""
+    obs, infos = envs.reset(seed=seed)
+    envs.action_space.seed(seed)
+    out = []
+    for t in range(steps):
+        a = envs.action_space.sample() if actions is None else actions[t]
+        next_obs, scores, terminations, truncations, next_infos = envs.step(a)
+        reset = atari.games_reset(terminations, truncations, next_infos["lives"], infos["lives"])
+        true_next = np.where(reset[:, None, None, None], next_infos.get("final_obs", next_obs), next_obs)
+        out.append(dict(obs=obs, actions=a, scores=scores, terminations=terminations, truncations=truncations,
+                        reset=reset, true_next=true_next, next_obs=next_obs))  # fmt: skip
+        obs, infos = next_obs, next_infos
+    return out
 
 
-def test_preprocessing_shapes_dtype_and_clipped_rewards():
-    """Space Invaders scores 5 to 30 points an invader, so random play meets rewards that clipping must cut to 1."""
-    env = atari.make_env("SpaceInvadersNoFrameskip-v4", 0, False, "test")()
-    obs, _ = env.reset(seed=0)
-    env.action_space.seed(0)
-    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
-    assert np.array_equal(obs[0], obs[3])  # a new episode's stack is padded with its first frame
-    rewards = []
-    for _ in range(300):
-        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-        rewards.append(reward)
-        if terminated or truncated:
-            obs, _ = env.reset()
-    assert set(rewards) == {0.0, 1.0}
-    n = env.action_space.n
-    assert atari.QNetwork(4, n)(torch.as_tensor(obs[None])).shape == (1, n)
-
-
-def test_episode_statistics_are_whole_games_across_lives():
-    envs = make_envs(1, "BreakoutNoFrameskip-v4")
-    envs.reset(seed=1)
-    envs.action_space.seed(1)
-    life_ends, clipped = 0, 0.0
-    while True:
-        _, reward, terminated, truncated, infos = envs.step(envs.action_space.sample())
-        clipped += reward[0]
-        life_ends += int(terminated[0] or truncated[0])
-        if "episode" in infos.get("final_info", {}):
-            break
-    assert life_ends == 5  # Breakout's five lives: four life losses, then the game's end, one episode
-    game = infos["final_info"]["episode"]
-    assert game["r"][0] >= clipped and game["l"][0] > 4 * 100  # raw score; length in frames
+def test_env_stacks_life_losses_and_resets():
+    """What the loop relies on: 84x84 uint8 stacks of 4, zeros before a game's first frame; a lost life terminates
+    but the game and its stack go on; a game over or the time limit resets inside the step; scores come raw."""
+    steps = [
+        *play(atari.make_envs("toy_envs:ToyBreakout-v0", 2), 300, 0),
+        *play(atari.make_envs("BreakoutNoFrameskip-v4", 2), 300, 0),
+    ]
+    assert steps[0]["obs"].shape == (2, 4, 84, 84) and steps[0]["obs"].dtype == np.uint8
+    assert not steps[0]["obs"][:, :3].any() and steps[0]["obs"][:, 3].any()
+    kinds = {"life lost": 0, "game over": 0, "truncated": 0}
+    for step in steps:
+        for e in range(2):
+            assert np.array_equal(step["true_next"][e, :3], step["obs"][e, 1:])  # the stack moves on by one frame
+            if step["reset"][e]:
+                assert not step["next_obs"][e, :3].any()  # a new game: zeros before its first frame
+                kinds["truncated" if step["truncations"][e] else "game over"] += 1
+            else:
+                assert np.array_equal(step["next_obs"][e], step["true_next"][e])
+                kinds["life lost"] += int(step["terminations"][e])
+    assert min(kinds.values()) >= 2, kinds
+    invaders = play(atari.make_envs("SpaceInvadersNoFrameskip-v4", 1), 300, seed=0)
+    assert max(float(step["scores"].max()) for step in invaders) > 1  # raw points: 5 to 30 an invader
 
 
 def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
-    """Two envs, life losses, truncations and ring wrap-around: every sample is the env's own (obs, next_obs)."""
+    """Two envs, life losses, game resets, truncations and ring wrap-around: every sample is the env's own
+    (obs, true next obs), with the transition's clipped reward and termination."""
     n, slots = 2, 250
-    envs = make_envs(n)
-    envs.action_space.seed(0)
-    rb = atari.FrameReplayBuffer(n * slots, n, 4, (84, 84), torch.device("cpu"))
-    obs, _ = envs.reset(seed=0)
-    rb.start(obs[:, -1])
-    truth, kinds = {}, {"first": set(), "terminated": set(), "truncated": set()}
-    for _ in range(400):
-        actions = envs.action_space.sample()
-        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-        dones = terminations | truncations
-        real_next = atari.true_next_obs(next_obs, dones, infos)
+    rb = atari.FrameReplayBuffer(n * slots, n, torch.device("cpu"))
+    steps = play(atari.make_envs("toy_envs:ToyBreakout-v0", n), 400, seed=0)
+    rb.start(steps[0]["obs"][:, -1])
+    truth = {}  # (env, ring slot) -> the transition stored there last
+    for step in steps:
         for e in range(n):
-            key = (e, int(rb.written[e]) - 1)
-            truth[key] = (obs[e].copy(), real_next[e].copy(), rewards[e], terminations[e])
-            if key[1] == rb.current_start[e]:
-                kinds["first"].add(key)
-            for kind, happened in (("terminated", terminations[e]), ("truncated", truncations[e])):
-                if happened:
-                    kinds[kind].add(key)
-        rb.add(actions, rewards, terminations, dones, real_next[:, -1], next_obs[:, -1])
-        obs = next_obs
-    assert all(len(keys) >= 3 for keys in kinds.values()), {k: len(v) for k, v in kinds.items()}
+            truth[(e, (int(rb.written[e]) - 1) % slots)] = step, e
+        rewards, terminations = np.sign(step["scores"]), step["terminations"]
+        rb.add(step["actions"], rewards, terminations, step["reset"], step["true_next"][:, -1], step["next_obs"][:, -1])
     assert rb.written.min() > slots  # the rings have wrapped
-
     rows = rb.sample(4000, np.random.default_rng(0))
     batch = rb.gather(torch.from_numpy(rows))
-    seen = set()
-    for i, key in enumerate(zip(rows[:, 0].astype(int).tolist(), rows[:, 1].astype(int).tolist(), strict=True)):
-        obs_true, next_true, reward, terminated = truth[key]
-        assert np.array_equal(batch["obs"][i].numpy(), obs_true), key
-        assert np.array_equal(batch["next_obs"][i].numpy(), next_true), key
-        assert batch["rewards"][i] == reward and batch["terminated"][i] == float(terminated)
-        assert key[1] >= rb.written[key[0]] - slots + 3  # never a stack with an overwritten frame
-        seen.add(key)
-    assert all(seen & keys for keys in kinds.values())  # samples cover episode starts, life losses, truncations
+    seen = {"terminated": 0, "at a game's start": 0}
+    for i, (e, slot) in enumerate(rows[:, [0, 4]].astype(int)):  # env, and the slot of s's newest frame
+        step, e = truth[(e, slot)]
+        assert np.array_equal(batch["obs"][i].numpy(), step["obs"][e])
+        assert np.array_equal(batch["next_obs"][i].numpy(), step["true_next"][e])
+        assert batch["rewards"][i] == np.sign(step["scores"][e]) and batch["terminated"][i] == step["terminations"][e]
+        seen["terminated"] += int(step["terminations"][e])
+        seen["at a game's start"] += int(not step["obs"][e, 2].any())
+    assert min(seen.values()) >= 10, seen
 
 
-def test_the_run_stores_what_its_envs_returned(workdir):
-    """The test above feeds the buffer itself; here the script's own loop does. The stored actions, replayed in
-    fresh envs reset as the run's were, must give back every stored frame, reward and termination, and the true
-    final frame after a life loss, a game over or a time limit."""
-    flags = ["--num-envs", "2", "--checkpoint-frequency", "300", "--checkpoint-buffer", "--no-cuda"]
-    run_script("dqn_atari.py", *TOY, *SHORT, *flags, cwd=workdir)
-    rb = atari.FrameReplayBuffer(1000, 2, 4, (84, 84), torch.device("cpu"))
+def test_the_run_stores_and_logs_what_its_envs_returned(workdir):
+    """The script's own loop fills the buffer (random actions, so games end in both ways): its stored actions, replayed
+    in fresh envs reset as the run's were, must
+    give back every stored frame, clipped reward and termination, the true final frame of each game, and the whole
+    games' raw scores and lengths that the run logged."""
+    flags = ["--num-envs", "2", "--total-timesteps", "600", "--checkpoint-frequency", "600", "--checkpoint-buffer"]
+    run_script("dqn_atari.py", *TOY, *SHORT, *flags, "--start-e", "1", "--end-e", "1", "--no-cuda", cwd=workdir)
+    rb = atari.FrameReplayBuffer(1000, 2, torch.device("cpu"))
     rb.load_state_dict(torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"])
     assert (rb.written < rb.slots).all()  # no wrap-around: a slot's number is its place in the ring
     slots = [np.flatnonzero(rb.starts_transition[e, : rb.written[e]]) for e in range(2)]  # each env's transitions
-    assert [len(s) for s in slots] == [150, 150]
-    envs = make_envs(2)
-    obs, _ = envs.reset(seed=1)  # the run's reset: --seed 1 at env step 0
-    ended = {"terminated": 0, "truncated": 0}
-    for k in range(150):
-        j = [slots[e][k] for e in range(2)]
-        next_obs, rewards, terminations, truncations, infos = envs.step(rb.actions[[0, 1], j].astype(np.int64))
-        real_next = atari.true_next_obs(next_obs, terminations | truncations, infos)
+    assert [len(s) for s in slots] == [300, 300]
+    actions = [rb.actions[[0, 1], [slots[0][k], slots[1][k]]].astype(np.int64) for k in range(300)]
+    steps = play(atari.make_envs("toy_envs:ToyBreakout-v0", 2), 300, seed=1, actions=actions)  # --seed 1, step 0
+    games, score, length = [], np.zeros(2), np.zeros(2, int)
+    for k, step in enumerate(steps):
         for e in range(2):
-            assert torch.equal(rb.frames[e, j[e]], torch.from_numpy(obs[e, -1])), (e, k)
-            assert torch.equal(rb.frames[e, j[e] + 1], torch.from_numpy(real_next[e, -1])), (e, k)
-            assert rb.terminated[e, j[e]] == terminations[e] and rb.rewards[e, j[e]] == rewards[e], (e, k)
-        ended["terminated"] += int(terminations.sum())
-        ended["truncated"] += int(truncations.sum())
-        obs = next_obs
-    assert min(ended.values()) >= 1, ended
+            j = slots[e][k]
+            assert torch.equal(rb.frames[e, j], torch.from_numpy(step["obs"][e, -1])), (e, k)
+            assert torch.equal(rb.frames[e, j + 1], torch.from_numpy(step["true_next"][e, -1])), (e, k)
+            assert rb.terminated[e, j] == step["terminations"][e] and rb.rewards[e, j] == np.sign(step["scores"][e])
+        score, length = score + step["scores"], length + 1
+        for e in np.flatnonzero(step["reset"]):
+            games.append((2 * (k + 1), score[e], length[e]))
+            score[e], length[e] = 0, 0
+    run_dir = only_run_dir(workdir)
+    logged = [read_metrics(run_dir, f"charts/episodic_{m}") for m in ("return", "length")]
+    logged = sorted((int(r["global_step"]), float(r["value"]), int(n["value"])) for r, n in zip(*logged, strict=True))
+    assert logged == sorted(games) and {length == 150 for *_, length in games} == {True, False}  # time limit, game over
+    assert any(k for k, step in enumerate(steps) if (step["terminations"] & ~step["reset"]).any())  # lost lives
 
 
 def test_the_gradient_step_is_the_reference(tmp_path):
-    """Runs to env steps 204 and 208 (random actions, so the two are one run cut at two points): the second run's
-    gradient step at 208 must equal one computed here from the checkpoint at 204 and the replay at 208, with a
-    Huber loss on fresh gradients (the first step's gradients, at 204, must not carry over) and Adam."""
+    """Runs to env steps 207 and 208 (random actions, so one run cut at two points). The gradient step taken at 208
+    trains on the replay as it was after step 207 (the envs play step 208 meanwhile): it must equal one computed here
+    from the checkpoint at 207, with a Huber loss on fresh gradients (the step at 204 must not carry over) and Adam."""
     checkpoints = {}
-    for steps in (204, 208):
+    for steps in (207, 208):
         cwd = tmp_path / str(steps)
         cwd.mkdir()
         flags = ["--total-timesteps", str(steps), "--checkpoint-frequency", str(steps), "--checkpoint-buffer"]
         run_script("dqn_atari.py", *TOY, *SHORT, *flags, "--start-e", "1", "--end-e", "1", "--no-cuda", cwd=cwd)
         checkpoints[steps] = torch.load(only_run_dir(cwd) / "checkpoint.pt", weights_only=True)
-    before, after = checkpoints[204], checkpoints[208]
+    before, after = checkpoints[207], checkpoints[208]
     assert (before["counters"]["gradient_steps"], after["counters"]["gradient_steps"]) == (1, 2)
     args = atari.Args(**before["args"])
     n_actions = list(before["q_network"].values())[-1].shape[0]  # the output layer's bias
-    q_network, target_network = atari.QNetwork(4, n_actions), atari.QNetwork(4, n_actions)
+    q_network, target_network = atari.QNetwork(n_actions), atari.QNetwork(n_actions)
     q_network.load_state_dict(before["q_network"])
     target_network.load_state_dict(before["target_network"])
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     optimizer.load_state_dict(before["optimizer"])
     sample_rng = np.random.default_rng()
     sample_rng.bit_generator.state = before["sample_rng"]
-    rb = atari.FrameReplayBuffer(args.buffer_size, 1, 4, (84, 84), torch.device("cpu"))
-    rb.load_state_dict(after["buffer"])
+    rb = atari.FrameReplayBuffer(args.buffer_size, 1, torch.device("cpu"))
+    rb.load_state_dict(before["buffer"])
     batch = rb.gather(torch.from_numpy(rb.sample(args.batch_size, sample_rng)))
     with torch.no_grad():
         next_values = atari.next_state_value(q_network, target_network, batch["next_obs"])
@@ -163,26 +156,28 @@ def test_the_gradient_step_is_the_reference(tmp_path):
 
 
 def test_buffer_memory_per_transition():
-    assert atari.FrameReplayBuffer.nbytes(1, (84, 84)) <= 7_500
-    rb = atari.FrameReplayBuffer(1000, 2, 4, (84, 84), torch.device("cpu"))
+    """7,074 bytes a transition (frame 7,056 + 18), and one frame of zeros per env; what it reports is what it holds."""
+    assert atari.FrameReplayBuffer.nbytes(1001, 2) - atari.FrameReplayBuffer.nbytes(1000, 2) == 7_074
+    rb = atari.FrameReplayBuffer(1000, 2, torch.device("cpu"))
     per_env = ("written", "current_start")  # counters, not storage
     stored = sum(t.numel() * t.element_size() for name, t in rb.state_dict().items() if name not in per_env)
-    assert stored == atari.FrameReplayBuffer.nbytes(1000, (84, 84))
+    assert stored == atari.FrameReplayBuffer.nbytes(1000, 2)
 
 
-def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
-    proc = run_script(
-        "dqn_atari.py", *TOY, *SHORT, "--num-envs", "2", "--save-model", "--eval-episodes", "2", cwd=workdir
-    )
+def test_smoke_two_envs_reaches_training_logs_whole_games_and_records_video(workdir):
+    flags = ["--num-envs", "2", "--save-model", "--eval-episodes", "2", "--capture-video"]
+    proc = run_script("dqn_atari.py", *TOY, *SHORT, *flags, cwd=workdir)
     assert proc.stdout.splitlines()[0].startswith(f"device: {DEVICE}")
-    assert "eval: mean return" in proc.stdout and len(read_metrics(only_run_dir(workdir), "eval/episodic_return")) == 2
+    run_dir = only_run_dir(workdir)
+    assert "eval: mean return" in proc.stdout and len(read_metrics(run_dir, "eval/episodic_return")) == 2
     counts = summary(proc.stdout)
     assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
     assert counts["target updates"] == 300 // 50 - 200 // 50
-    run_dir = only_run_dir(workdir)
     lengths = [int(r["value"]) for r in read_metrics(run_dir, "charts/episodic_length")]
-    assert 400 in lengths  # a game cut by the 400-frame limit is one episode, however many lives it lost
+    assert lengths and max(lengths) <= 150  # whole games: lost lives end no episode; the time limit is 150 agent steps
     assert read_metrics(run_dir, "losses/td_loss")
+    videos = list((workdir / "videos").rglob("*.mp4"))
+    assert videos and all(v.stat().st_size > 1000 for v in videos)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +186,8 @@ def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
         (["--env-id", "CartPole-v1"], "not an ALE"),
         (["--env-id", "ALE/Breakout-v5"], "NoFrameskip"),
         (["--batch-size", "64", "--buffer-size", "32"], "--batch-size"),
-        (["--num-envs", "4", "--buffer-size", "20", "--batch-size", "4"], "ring of at least"),
+        (["--num-envs", "4", "--buffer-size", "20", "--batch-size", "4"], "at least 8 frames"),
+        (["--num-envs", "4", "--learning-starts", "3"], "--learning-starts"),
         (["--buffer-size", str(10**9)], "bytes"),
         (["--max-grad-norm", "-1"], "--max-grad-norm"),
         (["--env-id", "toy_envs:ToyBreakoutRam-v0"], "not the screen"),
@@ -208,7 +204,7 @@ def test_smoke_two_envs_reaches_training_and_logs_whole_games(workdir):
 )
 def test_bad_input(workdir, flags, expected):
     proc = run_script("dqn_atari.py", *flags, "--track", cwd=workdir, check=False)
-    assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert list(workdir.iterdir()) == []
 
 
@@ -228,9 +224,9 @@ def count_losses(rows: list[tuple]) -> int:
     return sum(metric == "losses/td_loss" for _, metric, _ in rows)
 
 
-def test_async_envs_give_the_same_run(tmp_path):
-    in_process, subprocesses = metrics_of_runs(tmp_path, ["--num-envs", "2"], ["--num-envs", "2", "--async-envs"])
-    assert count_losses(in_process) >= 1 and in_process == subprocesses
+def test_same_seed_same_run_with_threads_stepping_the_envs(tmp_path):
+    first, second, other_seed = metrics_of_runs(tmp_path, ["--num-envs", "3"], ["--num-envs", "3"], ["--seed", "2"])
+    assert count_losses(first) >= 1 and first == second and first != other_seed
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -241,9 +237,68 @@ def test_cuda_graphs_give_the_eager_numbers(tmp_path):
     assert count_losses(graphed) >= 2 and graphed == eager
 
 
-def test_ctrl_c_to_the_process_group_with_async_envs_checkpoints(workdir):
-    """A terminal's Ctrl-C reaches the env workers too; they ignore it and the run stops with a checkpoint."""
-    flags = [*TOY, *SHORT, "--total-timesteps", "100000", "--async-envs", "--num-envs", "2"]
+def graphed_step(device: str):
+    """A small network, its optimizer and a CudaGraphed gradient step that reads gamma from a closure variable."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2, capturable=device == "cuda")
+    args, gamma = atari.Args(), 0.9
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        loss = (net(x).sum(dim=1) - gamma).square().mean()
+        optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return net, optimizer, args, step, atari.CudaGraphed(step, [net], optimizer, args, enabled=True)
+
+
+def test_a_graph_is_captured_again_when_what_it_reads_changes():
+    """`reads` changes with every edit that a replay would otherwise miss (checked here on the CPU, without graphs)."""
+    net, optimizer, args, step, graphed = graphed_step("cpu")
+    x = (torch.ones(3, 4),)
+    before = graphed.reads(x)
+    assert graphed.reads(x) == before
+    edits = [
+        lambda: optimizer.param_groups[0].update(lr=5e-3),  # a learning-rate schedule
+        lambda: setattr(args, "gamma", 0.5),  # a value of args
+        lambda: step.__closure__[1].__setattr__("cell_contents", 0.5),  # a closure value
+        lambda: net.__setitem__(2, nn.Linear(8, 2)),  # a layer replaced
+        lambda: net.eval(),  # a training flag
+    ]
+    for edit in edits:
+        edit()
+        assert graphed.reads(x) != before
+        before = graphed.reads(x)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_run():
+    """Graph and eager, side by side from the same weights: equal losses and weights after each edit."""
+    runs = [graphed_step("cuda") for _ in range(2)]
+    runs[1][4].enabled = False  # the eager twin
+    x = torch.randn(16, 4, device="cuda")
+    edits = [
+        lambda run: None,
+        lambda run: run[1].param_groups[0].update(lr=1e-3),
+        lambda run: run[3].__closure__[1].__setattr__("cell_contents", 0.1),
+        lambda run: run[0][2].load_state_dict(nn.Linear(8, 2).state_dict()),
+    ]
+    for edit in edits:
+        for run in runs:
+            edit(run)
+        for _ in range(6):  # past the warm-up: replays
+            losses = [run[4](x).item() for run in runs]
+            assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_ctrl_c_to_the_process_group_checkpoints(workdir):
+    """A terminal's Ctrl-C reaches every process of the group; ALE's env threads are not processes, and the run
+    stops at a step boundary with a checkpoint."""
+    flags = [*TOY, *SHORT, "--total-timesteps", "100000", "--num-envs", "2"]
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "dqn_atari.py"), *flags],
         cwd=workdir,

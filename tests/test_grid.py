@@ -45,7 +45,7 @@ def test_failed_run_is_reported_and_not_marked_done(tmp_path, capsys):
 def test_atari_grid_smoke(tmp_path, monkeypatch):
     """The Atari grid (Breakout, Pong, BeamRider, 10M steps, 3 seeds) is meant for a GPU cluster; a tiny cell here."""
     monkeypatch.setenv("PYTHONPATH", str(TESTS))
-    tiny = ["--", "--total-timesteps", "120", "--learning-starts", "100", "--buffer-size", "500", "--batch-size", "4"]
+    tiny = ["--", "--total-timesteps", "200", "--learning-starts", "100", "--buffer-size", "500", "--batch-size", "4"]
     args = ["--scripts", "dqn_atari.py", "--envs", "toy_envs:ToyBreakout-v0", "--seeds", "1", "--jobs", "1"]
     assert grid.main(["run", *args, "--out", str(tmp_path), *tiny]) == 0
     assert grid.main(["report", "--out", str(tmp_path)]) == 0

@@ -72,12 +72,12 @@ gym.register("ToyChain-v0", entry_point=ToyChain, max_episode_steps=MAX_STEPS)
 gym.register("ToyBandit-v0", entry_point=ToyBandit)
 gym.register("ToyShiftedActions-v0", entry_point=ToyShiftedActions, max_episode_steps=MAX_STEPS)
 gym.register("ToyContinuous-v0", entry_point="gymnasium.envs.classic_control:PendulumEnv", max_episode_steps=10)
-# Breakout with a time limit of 400 frames (100 agent steps), so short runs see truncations as well as life losses.
+# Breakout with a time limit of 600 frames (150 agent steps): short runs see truncations, game overs and lost lives.
 gym.register(
     "ToyBreakout-v0",
     entry_point="ale_py.env:AtariEnv",
     kwargs=dict(game="breakout", obs_type="rgb", frameskip=1, repeat_action_probability=0.0),
-    max_episode_steps=400,
+    max_episode_steps=600,
 )
 gym.register(  # the same game's RAM as observations: not a screen
     "ToyBreakoutRam-v0",
