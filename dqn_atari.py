@@ -13,10 +13,8 @@ their reasons: docs/atari.md. The contract of the three scripts: SPEC.md (as `dq
 
 import contextlib
 import os
-import pickle
 import random
 import signal
-import struct
 import sys
 import time
 import warnings
@@ -107,18 +105,18 @@ class Args:
 def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
     """ALE's vector env for the game of `env_id`, with the DQN preprocessing in its C++ threads.
 
-    At a reset, FIRE where the game has it and 0-29 no-ops; then frame-skip 4 with a max over the last two frames,
-    grayscale 84x84 and a stack of 4, zeros before a game's first frame. A lost life is a termination but the game
-    goes on (`life_loss_info`); a game over or the time limit resets the game inside step() (SAME_STEP autoreset)
-    and its final stack comes in infos["final_obs"]. Rewards come raw: the loop clips them to learn from.
+    FIRE (where the game has it) and 0-29 no-ops at a reset; frame-skip 4 with a max over the last two frames;
+    grayscale 84x84; a stack of 4, zeros before a game's first frame. A lost life terminates, but the game goes on;
+    a game over or the time limit resets the game inside step(), and its last stack comes in infos["final_obs"].
+    Rewards come raw: the loop clips them to learn from.
     """
-    spec = gym.make(env_id).spec  # a `module:Id` id imports the module, which registers the env
-    frames = [spec.kwargs.get("max_num_frames_per_episode"), spec.max_episode_steps]  # the time limit, in frames
+    spec = (probe := gym.make(env_id)).spec  # a `module:Id` id imports the module, which registers the env
+    probe.close()
+    limits = (spec.max_episode_steps, spec.kwargs.get("max_num_frames_per_episode"))  # in frames: no frame-skip here
+    kwargs = {k: v for k, v in spec.kwargs.items() if k in ("repeat_action_probability", "full_action_space")}
     return AtariVectorEnv(
         spec.kwargs["game"], num_envs, autoreset_mode=AutoresetMode.SAME_STEP, life_loss_info=True,
-        reward_clipping=False, repeat_action_probability=spec.kwargs.get("repeat_action_probability", 0.0),
-        full_action_space=spec.kwargs.get("full_action_space", False), max_num_frames_per_episode=min(
-            [f for f in frames if f] or [108_000]),
+        reward_clipping=False, max_num_frames_per_episode=min(filter(None, limits), default=108_000), **kwargs,
     )  # fmt: skip
 
 
@@ -133,18 +131,9 @@ class QNetwork(nn.Module):
 
     def __init__(self, n_actions: int, stack: int = 4):
         super().__init__()
-        self.network = nn.Sequential(
-            nn.Conv2d(stack, 32, 8, stride=4),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, 3, stride=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(3136, 512),
-            nn.ReLU(),
-            nn.Linear(512, n_actions),
-        )
+        convs = [nn.Conv2d(stack, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU()]
+        convs += [nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten()]
+        self.network = nn.Sequential(*convs, nn.Linear(3136, 512), nn.ReLU(), nn.Linear(512, n_actions))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x / 255.0)
@@ -157,10 +146,7 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
 
 
 def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Epsilon-greedy's random part from one uniform draw u per env: (which envs explore, their random actions).
-
-    Where u < epsilon, u / epsilon is uniform on [0, 1), so floor(u / epsilon * n_actions) is a uniform action.
-    """
+    """Which envs explore (u < epsilon, u uniform) and, there, a uniform action: floor(u / epsilon * n_actions)."""
     return u < epsilon, (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
 
 
@@ -171,10 +157,7 @@ def greedy_actions(q_network: nn.Module, obs: torch.Tensor) -> torch.Tensor:
 
 
 def events_due(prev_step: int, step: int, every: int, start: int = 0) -> int:
-    """How many multiples of `every` lie in (max(prev_step, start), step]: events in env steps for any num_envs.
-
-    The step counter moves num_envs at a time, so `step % every == 0` could miss every event; crossings never do.
-    """
+    """Multiples of `every` in (max(prev_step, start), step]: steps move num_envs at a time, `% every` could miss."""
     return max(0, step // every - max(prev_step, start) // every)
 
 
@@ -199,13 +182,12 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 class FrameReplayBuffer:
     """Replay memory that stores each frame once and rebuilds the frame stacks when sampling.
 
-    Each env has a ring of `capacity // num_envs` slots. Slot j holds the newest frame of one observation and, once
-    the next one is stored, the transition that left it (action, reward, terminated). A game that ends (game over or
-    time limit) takes one slot more, for its true final frame, which starts no transition: no transition spans a
-    reset, and a truncated game bootstraps from where it stopped (CleanRL's memory-saving buffer does not: its issue
-    460). A lost life ends an episode for learning only: the game and its frames go on. The stack of slot j is the
-    frames of slots j-3..j, zeros before its game's first frame, as the env stacks them. Frames (7,056 of a slot's
-    7,074 bytes) live on `device`; the rest is NumPy on the host, where sampling draws without a device round trip.
+    Each env has a ring of `capacity // num_envs` slots: slot j holds the newest frame of an observation and the
+    transition that left it (action, reward, terminated). A game that ends (game over or time limit) takes a slot
+    more, for its true final frame, which starts no transition: no transition spans a reset, and a truncated game
+    bootstraps from where it stopped (CleanRL's memory-saving buffer does not: its issue 460). Slot j's stack is the
+    frames of slots j-3..j, zeros before its game's first frame, as the env stacks them. Frames, 7,056 of a slot's
+    7,074 bytes, live on `device`; the rest is NumPy on the host, where sampling draws without a device round trip.
     """
 
     def __init__(self, capacity: int, num_envs: int, device: torch.device, stack: int = 4, frame_shape=(84, 84)):
@@ -218,13 +200,15 @@ class FrameReplayBuffer:
         self.written, self.current_start = np.zeros(num_envs, np.int64), np.zeros(num_envs, np.int64)
 
     @staticmethod
-    def nbytes(capacity: int, num_envs: int, frame_bytes: int = 84 * 84) -> int:
-        """Bytes it takes: a frame and 18 bytes of transition data per slot, and a frame of zeros per env."""
-        return capacity * (frame_bytes + 18) + num_envs * frame_bytes
+    def nbytes(capacity: int, num_envs: int, frame: int = 84 * 84) -> int:
+        return capacity * (frame + 18) + num_envs * frame  # a frame and 18 bytes a slot, a frame of zeros an env
 
     def _write(self, envs: np.ndarray, frames: np.ndarray) -> None:
         slots = self.written[envs] % self.slots
-        self.frames[envs, slots] = torch.from_numpy(frames).to(self.frames.device)
+        if self.frames.is_cuda:
+            self.frames[torch.from_numpy(envs), torch.from_numpy(slots)] = torch.from_numpy(frames).to(self.frames.device)
+        else:  # through NumPy: a fraction of torch's cost per call, and no torch threads
+            self.frames.numpy()[envs, slots] = frames
         self.game_start[envs, slots], self.starts_transition[envs, slots] = self.current_start[envs], False
         self.written[envs] += 1
 
@@ -234,11 +218,8 @@ class FrameReplayBuffer:
         self._write(np.arange(len(frames)), frames)
 
     def add(self, actions, rewards, terminated, reset, final_frames: np.ndarray, next_frames: np.ndarray) -> None:
-        """One vector step: each env's transition, then the newest frame of its next observation.
-
-        final_frames: newest frames of the true next observations; next_frames: those the envs returned, a new
-        game's first where `reset`. A game that ended keeps its final frame in a slot of its own.
-        """
+        """One vector step: each env's transition, then the newest frame of its next observation (a new game's first
+        where `reset`; the game that ended keeps its final frame, from `final_frames`, in a slot of its own)."""
         envs, slots = np.arange(len(actions)), (self.written - 1) % self.slots
         self.actions[envs, slots], self.rewards[envs, slots], self.terminated[envs, slots] = (
             actions,
@@ -252,9 +233,8 @@ class FrameReplayBuffer:
         self._write(envs, next_frames)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """Rows of transitions drawn uniformly, with replacement, from those whose frames are all still stored:
-        env, the stack+1 frame slots of s then s' (newest last; the zero frame before a game), action, reward,
-        terminated, as float64 (exact for these integers). `gather` turns them into a batch on the device."""
+        """Rows of transitions drawn uniformly, with replacement, among those whose frames are all stored: env, the
+        frame slots of s then s' (newest last), action, reward, terminated. `gather` makes them a batch."""
         low = np.maximum(self.written - self.slots + self.stack - 1, 0)  # frames j-3.. must not be overwritten
         high = self.written - 2  # slot j + 1 must be written
         assert (high >= low).all(), "sample() before every env has stored a transition"
@@ -264,9 +244,9 @@ class FrameReplayBuffer:
             j[redraw] = rng.integers(low[envs[redraw]], high[envs[redraw]] + 1)
         first, slot = self.game_start[envs, j % self.slots], j % self.slots
         frame_slots = j[:, None] + np.arange(-(self.stack - 1), 2)
-        frame_slots = np.where(frame_slots >= first[:, None], frame_slots % self.slots, self.slots)
+        frame_slots = np.where(frame_slots >= first[:, None], frame_slots % self.slots, self.slots)  # else zeros
         data = (self.actions[envs, slot], self.rewards[envs, slot], self.terminated[envs, slot])
-        return np.column_stack([envs, frame_slots, *data]).astype(np.float64)
+        return np.column_stack([envs, frame_slots, *data]).astype(np.float64)  # exact for these integers
 
     def gather(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """The batch of `sample`'s rows (a tensor on the frames' device), stacks rebuilt from the frames."""
@@ -281,29 +261,27 @@ class FrameReplayBuffer:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.frames.copy_(state["frames"])
-        for name, value in state.items():
-            if name != "frames":
-                setattr(self, name, value.numpy().copy())
+        for name in state.keys() - {"frames"}:
+            setattr(self, name, state[name].numpy().copy())
 
 
 # --- speed: CUDA graphs, on CUDA only. An eager gradient step launches dozens of small kernels, each costing the CPU
-# more than the GPU (docs/atari.md); a graph replay launches them all at once. A replay reuses the tensors and Python
-# values of its capture, so `CudaGraphed` captures again whenever anything it reads may have changed. ---
+# more than the GPU (docs/atari.md); a graph replay launches them all at once. A replay reuses the tensors and the
+# Python values of its capture, so `CudaGraphed` captures again whenever anything it reads may have changed. ---
 
 
 class CudaGraphed:
-    """fn(*inputs): on CUDA a CUDA graph of it, captured after `warmup` eager calls and replayed; elsewhere fn itself.
+    """fn(*inputs), on CUDA as a CUDA graph, captured after `warmup` eager calls and replayed; elsewhere fn itself.
 
-    Tensor inputs are copied into the graph's own before each replay; the outputs are the graph's, valid until the
-    next call. Before each replay `reads` is compared with its value at capture, and a change means a new capture:
-    a layer or its weights replaced, a training flag, a new optimizer or a value in its param groups (a learning-rate
-    schedule), a value of `args` or of fn's closure (a gamma schedule), another non-tensor input. After 5 captures
-    fn runs eagerly, with a note: what it reads changes too often for graphs to pay.
+    Tensor inputs are copied into the graph's own before a replay; outputs are the graph's, valid until the next call.
+    A replay first compares `reads` with its value at capture, and captures again if it changed: a layer or its
+    weights replaced, a training flag, a new optimizer or a value in its param groups (a learning-rate schedule), a
+    value of `args` or of fn's closure (a gamma schedule), a non-tensor input. After 5 captures fn runs eagerly.
     """
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
-        self.enabled, self.graph, self.captures, self.calls_before_capture = enabled, None, 0, warmup
+        self.enabled, self.graph, self.captures, self.eager_calls = enabled, None, 0, warmup
 
     def reads(self, inputs) -> tuple:
         tensors = [t.data_ptr() for m in self.modules for t in (*m.parameters(), *m.buffers())]
@@ -311,20 +289,18 @@ class CudaGraphed:
         groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
         closure = [c.cell_contents for c in self.fn.__closure__ or () if isinstance(c.cell_contents, (int, float))]
         values = [v for v in (*groups, *vars(self.args).values(), *closure, *inputs) if not torch.is_tensor(v)]
-        return (tensors, flags, id(self.optimizer), values)
+        return tensors, flags, id(self.optimizer), values
 
     def __call__(self, *inputs):
         device = next(self.modules[0].parameters()).device
+        if self.graph is not None and self.reads(inputs) != self.captured_reads:
+            self.graph, self.eager_calls, self.enabled = None, self.warmup, self.captures < 5
+            if not self.enabled:
+                print(f"note: what {self.fn.__name__} reads keeps changing: it runs eagerly from now on")
         if not self.enabled or device.type != "cuda":
             return self.fn(*(x.to(device) if torch.is_tensor(x) else x for x in inputs))
-        if self.graph is not None and self.reads(inputs) != self.captured_reads:
-            self.graph, self.calls_before_capture = None, self.warmup
-            if self.captures >= 5:
-                self.enabled = False
-                print(f"note: {self.fn.__name__} reads values that keep changing; it runs eagerly from now on")
-                return self(*inputs)
-        if self.graph is None and self.calls_before_capture > 0:  # warm-up calls do real work, on a side stream
-            self.calls_before_capture -= 1
+        if self.graph is None and self.eager_calls > 0:  # warm-up calls do real work, on a side stream
+            self.eager_calls -= 1
             side = torch.cuda.Stream(device)
             side.wait_stream(torch.cuda.current_stream(device))
             with torch.cuda.stream(side):
@@ -428,11 +404,11 @@ class Run:
     """A run's folder, seeding, metrics (metrics.csv, TensorBoard, wandb), progress line, signals, checkpoints."""
 
     def __init__(self, args: Args, checkpoint: dict | None):
-        self.args, self.checkpoint, self.stop_signal = args, checkpoint, None
+        self.args, self.checkpoint, self.stop_signal, self.recent_returns = args, checkpoint, None, []
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
         fits = FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs) < 0.8 * free_memory(self.device)
-        self.buffer_device = self.device if fits else torch.device("cpu")  # on the GPU when it fits there
+        self.buffer_device = self.device if fits else torch.device("cpu")  # the GPU's memory when it fits there
         random.seed(args.seed)  # one seed feeds every stream
         np.random.seed(args.seed)
         torch.manual_seed(args.seed)
@@ -440,20 +416,17 @@ class Run:
         torch.use_deterministic_algorithms(args.torch_deterministic and self.device.type == "cuda")
         fresh = dict(global_step=0, gradient_steps=0, target_updates=0, episodes=0, elapsed=0.0)
         self.counters = checkpoint["counters"] if checkpoint else fresh | {"learning_start_step": args.learning_starts}
-        self.name, self.dir = (
-            checkpoint and checkpoint["run_name"],
-            os.path.dirname(os.path.abspath(args.resume or ".")),
-        )
-        unix_time = int(time.time())
-        while not checkpoint:  # a new run's folder; a name taken in this second (a sweep) takes the next second
-            self.name = f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
-            self.dir = f"runs/{self.name}"
+        self.dir, unix_time = checkpoint and os.path.dirname(os.path.abspath(args.resume)), int(time.time())
+        while not self.dir:  # a new run's folder; a name taken in this second (a sweep) takes the next second
             with contextlib.suppress(FileExistsError):
-                os.makedirs(self.dir)
-                break
+                os.makedirs(name := f"runs/{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}")
+                self.dir = name
             unix_time += 1
-        # A resumed run records into a folder of its own: RecordVideo numbers episodes from 0 again.
-        self.video_folder = self.name + (f"/resumed_at_{self.counters['global_step']}" if checkpoint else "")
+        self.name = checkpoint["run_name"] if checkpoint else os.path.basename(self.dir)
+        # A resumed run records into a folder of its own, as its video numbering starts again.
+        self.video_folder = f"videos/{self.name}" + (
+            f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""
+        )
         self.wandb = None
         if args.track:
             import wandb
@@ -461,22 +434,21 @@ class Run:
             self.wandb = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
                 name=self.name, id=checkpoint and checkpoint["wandb_id"], resume="allow", save_code=True)  # fmt: skip
             self.wandb.define_metric("*", step_metric="global_step")
-        new_csv = not os.path.exists(f"{self.dir}/metrics.csv")
         self.csv = open(f"{self.dir}/metrics.csv", "a")
-        self.csv.write("global_step,wall_time,metric,value\n" * new_csv)
+        self.csv.write("global_step,wall_time,metric,value\n" * (self.csv.tell() == 0))
         self.tensorboard = SummaryWriter(self.dir)
-        self.returns, self.lengths, self.recent_returns = np.zeros(args.num_envs), np.zeros(args.num_envs, int), []
-        self.video, self.video_games = [] if args.capture_video else None, 0  # env 0's frames, its games so far
+        self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
+        self.video, self.video_games = [] if args.capture_video else None, 0  # env 0's frames; its games so far
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
 
     def restore(self, state: dict) -> dict:
         """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
-        for name in set(state) & set(saved):
+        for name in set(state) & set(saved):  # a random generator's state, or a state dict
             if isinstance(obj := state[name], np.random.Generator):
                 obj.bit_generator.state = saved[name]
             else:
-                obj.set_state(saved[name]) if isinstance(obj, torch.Generator) else obj.load_state_dict(saved[name])
+                obj.load_state_dict(saved[name])
         if saved:
             torch.set_rng_state(saved["torch_rng"])
             if "buffer" not in saved:  # the empty buffer refills for learning_starts env steps before training again
@@ -497,7 +469,7 @@ class Run:
             self.wandb.log(metrics | {"global_step": step})
 
     def log_games(self, step: int, scores: np.ndarray, reset: np.ndarray, frame: np.ndarray) -> None:
-        """Whole games, summed over lives: raw score and length in agent steps; env 0's games on video (RecordVideo's
+        """Whole games over all lives: raw score, length in agent steps; env 0's games on video (RecordVideo's
         schedule: games 0, 1, 8, 27, ..., 1000, 2000, ...)."""
         self.returns, self.lengths = self.returns + scores, self.lengths + 1
         if self.video is not None and capped_cubic_video_schedule(self.video_games):
@@ -509,7 +481,7 @@ class Run:
             self.returns[i], self.lengths[i] = 0.0, 0
             if i == 0 and self.video is not None:
                 if self.video:
-                    save_video(self.video, f"videos/{self.video_folder}", episode_index=self.video_games, fps=15)
+                    save_video(self.video, self.video_folder, episode_index=self.video_games, fps=15)
                 self.video, self.video_games = [], self.video_games + 1
 
     def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
@@ -540,10 +512,8 @@ class Run:
         state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}
         state["counters"] = self.counters | {"elapsed": elapsed}
         for name, obj in self.state.items():
-            if isinstance(obj, np.random.Generator):
-                state[name] = obj.bit_generator.state
-            elif name != "buffer" or self.args.checkpoint_buffer:
-                state[name] = obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+            if name != "buffer" or self.args.checkpoint_buffer:
+                state[name] = obj.bit_generator.state if isinstance(obj, np.random.Generator) else obj.state_dict()
         torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)  # a crash while writing never leaves a broken checkpoint
         return path
@@ -559,15 +529,15 @@ class Run:
             elif self.stop_signal:  # it came during training, maybe in its last step
                 path, step = self.save_checkpoint(), counters["global_step"]
                 print(f"\nstopped by signal {self.stop_signal} at env step {step:,}; checkpoint: {path}")
-            print("done: {global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target updates, "
-                  "{episodes:,} episodes in ".format(**counters) + f"{time.time() - self.start_time:.1f} s")  # fmt: skip
+            print("done: {global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target "
+                  "updates, {episodes:,} episodes in ".format(**counters) + f"{time.time() - self.start_time:.1f} s")  # fmt: skip
             if code == 0 and self.args.save_model:
                 torch.save(self.state["q_network"].state_dict(), path := f"{self.dir}/{self.args.exp_name}.pt")
-                print(f"model saved to {path}")
-                returns = evaluate(path, self.args, self.device, self.name)
+                returns = evaluate(path, self.args, self.device)
                 for r in returns:
                     self.log(counters["global_step"], {"eval/episodic_return": r})
-                print(f"eval: mean return {np.mean(returns):.2f} +- {np.std(returns):.2f} over {len(returns)} episodes")
+                print(f"model saved to {path}; eval: mean return {np.mean(returns):.2f} +- {np.std(returns):.2f} "
+                      f"over {len(returns)} episodes")  # fmt: skip
         except KeyboardInterrupt:
             print(f"\nstopped by signal {self.stop_signal} after training")
             code = 128 + self.stop_signal
@@ -582,7 +552,7 @@ class Run:
         raise KeyboardInterrupt
 
 
-def evaluate(model_path: str, args: Args, device: torch.device, run_name: str) -> list[float]:
+def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     """Play `eval_episodes` whole games with the saved weights, epsilon-greedy at `eval_epsilon`; their raw scores."""
     envs, rng, scores = make_envs(args.env_id, 1), np.random.default_rng(args.seed + 1), [0.0]
     q_network = QNetwork(envs.single_action_space.n).to(device)
@@ -591,8 +561,7 @@ def evaluate(model_path: str, args: Args, device: torch.device, run_name: str) -
     while len(scores) <= args.eval_episodes:
         actions = greedy_actions(q_network, torch.from_numpy(obs).to(device)).cpu().numpy()
         actions = rng.integers(envs.single_action_space.n, size=1) if rng.random() < args.eval_epsilon else actions
-        lives = infos["lives"]
-        obs, reward, terminated, truncated, infos = envs.step(actions)
+        lives, (obs, reward, terminated, truncated, infos) = infos["lives"], envs.step(actions)
         scores[-1] += float(reward[0])
         scores += [0.0] * int(games_reset(terminated, truncated, infos["lives"], lives)[0])
     envs.close()
@@ -608,11 +577,8 @@ def parse_args() -> tuple[Args, dict | None]:
                 warnings.simplefilter("ignore")
                 checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
             saved, script = checkpoint["args"], checkpoint.get("script", "a script that did not record its name")
-        # What torch.load raises for files of other kinds (text, bytes, foreign pickles; found by fuzzing it)
-        except (OSError, pickle.UnpicklingError, RuntimeError, EOFError, KeyError, IndexError, ValueError, TypeError,
-                struct.error) as e:  # fmt: skip
-            reason = e.strerror if isinstance(e, OSError) else type(e).__name__
-            fail(f"--resume {args.resume}: not a checkpoint of {SCRIPT} ({reason})")
+        except Exception as e:  # torch.load fails in many ways on files of other kinds (text, foreign pickles)
+            fail(f"--resume {args.resume}: not a checkpoint of {SCRIPT} ({type(e).__name__})")
         if script != SCRIPT or set(saved) != set(names):  # a sibling's checkpoint can have the same flags
             other = " ".join(f"--{n.replace('_', '-')}" for n in sorted(set(saved) ^ set(names)))
             other = f" with other flags ({other})" if other else ""
@@ -622,13 +588,13 @@ def parse_args() -> tuple[Args, dict | None]:
         if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in names
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
-    if (problem := validate_args(args) or check_env(args)) is not None:
+    if (problem := validate_args(args)) is not None:
         fail(problem)
     return args, checkpoint
 
 
 def validate_args(args: Args) -> str | None:
-    """The first problem with the flags, as one line naming the flag, its value and what is allowed."""
+    """The first problem with the flags and the env, as one line naming the flag, its value and what is allowed."""
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
     rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
@@ -640,11 +606,7 @@ def validate_args(args: Args) -> str | None:
         ("max_grad_norm", args.max_grad_norm >= 0, ">= 0 (0: no clipping)"),
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("buffer_size", args.buffer_size // args.num_envs >= 8, f"at least 8 frames for each of {args.num_envs} envs"),
-        (
-            "learning_starts",
-            args.learning_starts >= args.num_envs,
-            f">= --num-envs: the first gradient step needs a transition of each env, stored a step after it happened",
-        ),
+        ("learning_starts", args.learning_starts >= args.num_envs, ">= --num-envs: each env's first transition"),
         (
             "learning_starts",
             args.learning_starts < args.total_timesteps,
@@ -654,34 +616,31 @@ def validate_args(args: Args) -> str | None:
         ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
         ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),
     ]
-    return next(
-        (f"--{n.replace('_', '-')} {getattr(args, n)!r}: must be {rule}" for n, ok, rule in rules if not ok), None
-    )
-
-
-def check_env(args: Args) -> str | None:
-    """Make the env once: an ALE game's RGB screen with no frame-skip of its own; a replay buffer that fits."""
+    if flag := next(
+        (f"--{n.replace('_', '-')} {getattr(args, n)!r}: must be {why}" for n, ok, why in rules if not ok), None
+    ):
+        return flag
     try:
         env = gym.make(args.env_id)
+        game, obs_space = env.unwrapped, env.observation_space
+        env.close()
     except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
         return f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e})"
-    game, obs_space = env.unwrapped, env.observation_space
-    env.close()
     if not isinstance(game, ale_py.AtariEnv):
         return f"--env-id {args.env_id}: not an ALE (Atari) game; for vector observations use dqn.py"
-    if len(obs_space.shape) != 3 or obs_space.shape[2] != 3:
-        return f"--env-id {args.env_id}: observation space {obs_space} is not the screen in RGB, as the envs play it"
-    if game._frameskip != 1:
-        return f"--env-id {args.env_id}: the game skips {game._frameskip} frames itself; use a NoFrameskip-v4 id"
-    free, need = free_memory(torch.device("cpu")), FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)
-    if need >= 0.8 * max(free, free_memory(torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))):
-        return f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free"
+    if len(obs_space.shape) != 3 or obs_space.shape[2] != 3 or game._frameskip != 1:
+        return (
+            f"--env-id {args.env_id}: not the RGB screen of a game without frame-skip of its own (a NoFrameskip-v4 id)"
+        )
+    gpu = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if (need := FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)) >= 0.8 * max(map(free_memory, ("cpu", gpu))):
+        return f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of the memory free"
     return None
 
 
-def free_memory(device: torch.device) -> int:
+def free_memory(device) -> int:
     """Bytes free on `device`: CUDA's count, or Linux's estimate of what new allocations can take on the host."""
-    if device.type == "cuda":
+    if torch.device(device).type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     with open("/proc/meminfo") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))

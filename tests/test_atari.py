@@ -190,7 +190,7 @@ def test_smoke_two_envs_reaches_training_logs_whole_games_and_records_video(work
         (["--num-envs", "4", "--learning-starts", "3"], "--learning-starts"),
         (["--buffer-size", str(10**9)], "bytes"),
         (["--max-grad-norm", "-1"], "--max-grad-norm"),
-        (["--env-id", "toy_envs:ToyBreakoutRam-v0"], "not the screen"),
+        (["--env-id", "toy_envs:ToyBreakoutRam-v0"], "RGB screen"),
         (["--env-id", "NoSuchGameNoFrameskip-v4"], "--env-id"),
         (["--total-timesteps", "0"], "--total-timesteps"),
         (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
@@ -254,6 +254,10 @@ def graphed_step(device: str):
     return net, optimizer, args, step, atari.CudaGraphed(step, [net], optimizer, args, enabled=True)
 
 
+def set_closure_value(fn, name: str, value) -> None:
+    fn.__closure__[fn.__code__.co_freevars.index(name)].cell_contents = value
+
+
 def test_a_graph_is_captured_again_when_what_it_reads_changes():
     """`reads` changes with every edit that a replay would otherwise miss (checked here on the CPU, without graphs)."""
     net, optimizer, args, step, graphed = graphed_step("cpu")
@@ -263,7 +267,7 @@ def test_a_graph_is_captured_again_when_what_it_reads_changes():
     edits = [
         lambda: optimizer.param_groups[0].update(lr=5e-3),  # a learning-rate schedule
         lambda: setattr(args, "gamma", 0.5),  # a value of args
-        lambda: step.__closure__[1].__setattr__("cell_contents", 0.5),  # a closure value
+        lambda: set_closure_value(step, "gamma", 0.5),  # a value the step reads from its closure
         lambda: net.__setitem__(2, nn.Linear(8, 2)),  # a layer replaced
         lambda: net.eval(),  # a training flag
     ]
@@ -282,7 +286,7 @@ def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_ru
     edits = [
         lambda run: None,
         lambda run: run[1].param_groups[0].update(lr=1e-3),
-        lambda run: run[3].__closure__[1].__setattr__("cell_contents", 0.1),
+        lambda run: set_closure_value(run[3], "gamma", 0.1),
         lambda run: run[0][2].load_state_dict(nn.Linear(8, 2).state_dict()),
     ]
     for edit in edits:
