@@ -282,12 +282,18 @@ def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_ru
     """Graph and eager, side by side from the same weights: equal losses and weights after each edit."""
     runs = [graphed_step("cuda") for _ in range(2)]
     runs[1][4].enabled = False  # the eager twin
-    x = torch.randn(16, 4, device="cuda")
+    x, weights = torch.randn(16, 4, device="cuda"), nn.Linear(8, 2).state_dict()
+
+    def replace_last_layer(net: nn.Sequential) -> None:
+        net[2] = nn.Linear(8, 2).cuda()
+        net[2].load_state_dict(weights)
+
     edits = [
         lambda run: None,
-        lambda run: run[1].param_groups[0].update(lr=1e-3),
-        lambda run: set_closure_value(run[3], "gamma", 0.1),
-        lambda run: run[0][2].load_state_dict(nn.Linear(8, 2).state_dict()),
+        lambda run: run[1].param_groups[0].update(lr=1e-3),  # a learning-rate schedule
+        lambda run: set_closure_value(run[3], "gamma", 0.1),  # a gamma schedule
+        lambda run: run[0][2].load_state_dict(weights),  # weights replaced in place
+        lambda run: replace_last_layer(run[0]),  # a new layer
     ]
     for edit in edits:
         for run in runs:
@@ -297,6 +303,7 @@ def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_ru
             assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert runs[0][4].captures == 4  # at the start, then after the rate, gamma and the layer changed
 
 
 def test_ctrl_c_to_the_process_group_checkpoints(workdir):
