@@ -28,7 +28,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 import tyro
 from ale_py.vector_env import AtariVectorEnv
-from gymnasium.utils.save_video import capped_cubic_video_schedule, save_video
 from gymnasium.vector import AutoresetMode
 from torch.utils.tensorboard import SummaryWriter
 
@@ -206,7 +205,9 @@ class FrameReplayBuffer:
     def _write(self, envs: np.ndarray, frames: np.ndarray) -> None:
         slots = self.written[envs] % self.slots
         if self.frames.is_cuda:
-            self.frames[torch.from_numpy(envs), torch.from_numpy(slots)] = torch.from_numpy(frames).to(self.frames.device)
+            self.frames[torch.from_numpy(envs), torch.from_numpy(slots)] = torch.from_numpy(frames).to(
+                self.frames.device
+            )
         else:  # through NumPy: a fraction of torch's cost per call, and no torch threads
             self.frames.numpy()[envs, slots] = frames
         self.game_start[envs, slots], self.starts_transition[envs, slots] = self.current_start[envs], False
@@ -472,7 +473,9 @@ class Run:
         """Whole games over all lives: raw score, length in agent steps; env 0's games on video (RecordVideo's
         schedule: games 0, 1, 8, 27, ..., 1000, 2000, ...)."""
         self.returns, self.lengths = self.returns + scores, self.lengths + 1
-        if self.video is not None and capped_cubic_video_schedule(self.video_games):
+        if self.video is not None and (
+            round(self.video_games ** (1 / 3)) ** 3 == self.video_games or self.video_games % 1000 == 0
+        ):
             self.video.append(np.repeat(frame[..., None], 3, axis=2))
         for i in np.flatnonzero(reset):
             self.log(step, {"charts/episodic_return": self.returns[i], "charts/episodic_length": self.lengths[i]})
@@ -481,7 +484,9 @@ class Run:
             self.returns[i], self.lengths[i] = 0.0, 0
             if i == 0 and self.video is not None:
                 if self.video:
-                    save_video(self.video, self.video_folder, episode_index=self.video_games, fps=15)
+                    from gymnasium.utils.save_video import save_video  # moviepy: only for --capture-video
+
+                    save_video(self.video, self.video_folder, lambda k: True, episode_index=self.video_games, fps=15)
                 self.video, self.video_games = [], self.video_games + 1
 
     def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
