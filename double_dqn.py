@@ -13,10 +13,8 @@ scripts: SPEC.md (one departure: tyro refuses a flag value of the wrong type in 
 
 import contextlib
 import os
-import pickle
 import random
 import signal
-import struct
 import sys
 import time
 import warnings
@@ -103,12 +101,12 @@ class Args:
     """checkpoint to continue; the algorithm flags, exp_name and seed come from it, the flags above this one do not"""
 
 
-def make_env(env_id: str, idx: int, capture_video: bool, run_name: str):
+def make_env(env_id: str, idx: int, capture_video: bool, video_folder: str):
     """A thunk that builds env `idx`; env 0 records videos when asked."""
 
     def thunk():
         if capture_video and idx == 0:
-            return gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), f"videos/{run_name}")
+            return gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), video_folder)
         return gym.make(env_id)
 
     return thunk
@@ -190,7 +188,7 @@ class ReplayBuffer:
     """Circular buffer of transitions in host memory, one float32 row each: [obs, next_obs, action, reward, terminated].
 
     `next_obs` is stored with each transition, so a truncated step keeps its true final observation. Sampling is
-    uniform, with replacement, by a seeded torch generator; a batch is copied to the learner's device.
+    uniform, with replacement; a batch is copied to the learner's device.
     """
 
     def __init__(self, capacity: int, obs_dim: int):
@@ -214,8 +212,8 @@ class ReplayBuffer:
         self.store[: n - first] = rows[first:]
         self.pos, self.size = (self.pos + n) % self.capacity, min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-        rows = self.data[torch.randint(self.size, (batch_size,), generator=generator)].to(device)
+    def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        rows = self.data[torch.from_numpy(rng.integers(self.size, size=batch_size))].to(device)
         obs, next_obs, rest = rows.split([self.obs_dim, self.obs_dim, 3], dim=1)
         return dict(obs=obs, next_obs=next_obs, actions=rest[:, 0].long(), rewards=rest[:, 1], terminated=rest[:, 2])
 
@@ -245,7 +243,7 @@ def train(args: Args, run: "Run") -> None:
     target_network.load_state_dict(q_network.state_dict())
     rb = ReplayBuffer(args.buffer_size, obs_dim)
     explore_rng = np.random.default_rng(args.seed)  # epsilon-greedy: one draw per env and step
-    sample_rng = torch.Generator().manual_seed(args.seed)  # replay sampling
+    sample_rng = np.random.default_rng([args.seed, 1])  # replay sampling
     # A resumed run loads its checkpoint into these and goes on from its counters; a new one starts at 0.
     state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
     counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))
@@ -276,7 +274,9 @@ def train(args: Args, run: "Run") -> None:
                 targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
             loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
-            run.log_losses(global_step, loss, q_taken)  # every 100th gradient step; a non-finite loss ends the run
+            run.log_losses(
+                global_step, loss, q_taken.detach().mean()
+            )  # every 100th step; a non-finite loss ends the run
             optimizer.zero_grad()
             loss.backward()
             if args.max_grad_norm > 0:
@@ -304,7 +304,7 @@ class Run:
     """A run's folder, seeding, metrics (metrics.csv, TensorBoard, wandb), progress line, signals, checkpoints."""
 
     def __init__(self, args: Args, checkpoint: dict | None):
-        self.args, self.checkpoint, self.stop_signal = args, checkpoint, None
+        self.args, self.checkpoint, self.stop_signal, self.recent_returns = args, checkpoint, None, []
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
         random.seed(args.seed)  # one seed feeds every stream
@@ -314,20 +314,17 @@ class Run:
         torch.use_deterministic_algorithms(args.torch_deterministic and self.device.type == "cuda")
         fresh = dict(global_step=0, gradient_steps=0, target_updates=0, episodes=0, elapsed=0.0)
         self.counters = checkpoint["counters"] if checkpoint else fresh | {"learning_start_step": args.learning_starts}
-        self.name, self.dir = (
-            checkpoint and checkpoint["run_name"],
-            os.path.dirname(os.path.abspath(args.resume or ".")),
-        )
-        unix_time = int(time.time())
-        while not checkpoint:  # a new run's folder; a name taken in this second (a sweep) takes the next second
-            self.name = f"{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}"
-            self.dir = f"runs/{self.name}"
+        self.dir, unix_time = checkpoint and os.path.dirname(os.path.abspath(args.resume)), int(time.time())
+        while not self.dir:  # a new run's folder; a name taken in this second (a sweep) takes the next second
             with contextlib.suppress(FileExistsError):
-                os.makedirs(self.dir)
-                break
+                os.makedirs(name := f"runs/{args.env_id}__{args.exp_name}__{args.seed}__{unix_time}")
+                self.dir = name
             unix_time += 1
-        # A resumed run records into a folder of its own: RecordVideo numbers episodes from 0 again.
-        self.video_folder = self.name + (f"/resumed_at_{self.counters['global_step']}" if checkpoint else "")
+        self.name = checkpoint["run_name"] if checkpoint else os.path.basename(self.dir)
+        # A resumed run records into a folder of its own, as RecordVideo numbers episodes from 0 again.
+        self.video_folder = f"videos/{self.name}" + (
+            f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""
+        )
         self.wandb = None
         if args.track:
             import wandb
@@ -335,21 +332,20 @@ class Run:
             self.wandb = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
                 name=self.name, id=checkpoint and checkpoint["wandb_id"], resume="allow", save_code=True)  # fmt: skip
             self.wandb.define_metric("*", step_metric="global_step")
-        new_csv = not os.path.exists(f"{self.dir}/metrics.csv")
         self.csv = open(f"{self.dir}/metrics.csv", "a")
-        self.csv.write("global_step,wall_time,metric,value\n" * new_csv)
+        self.csv.write("global_step,wall_time,metric,value\n" * (self.csv.tell() == 0))
         self.tensorboard = SummaryWriter(self.dir)
-        self.returns, self.lengths, self.recent_returns = np.zeros(args.num_envs), np.zeros(args.num_envs, int), []
+        self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
 
     def restore(self, state: dict) -> dict:
         """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
-        for name in set(state) & set(saved):
+        for name in set(state) & set(saved):  # a random generator's state, or a state dict
             if isinstance(obj := state[name], np.random.Generator):
                 obj.bit_generator.state = saved[name]
             else:
-                obj.set_state(saved[name]) if isinstance(obj, torch.Generator) else obj.load_state_dict(saved[name])
+                obj.load_state_dict(saved[name])
         if saved:
             torch.set_rng_state(saved["torch_rng"])
             if "buffer" not in saved:  # the empty buffer refills for learning_starts env steps before training again
@@ -377,11 +373,11 @@ class Run:
             self.counters["episodes"] += 1
             self.returns[i], self.lengths[i] = 0.0, 0
 
-    def log_losses(self, step: int, loss: torch.Tensor, q_taken: torch.Tensor) -> None:
+    def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
         if not np.isfinite(value := loss.item()):
             raise FloatingPointError(f"non-finite TD loss ({value}) at env step {step:,}")
         if self.counters["gradient_steps"] % 100 == 0:
-            self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken.mean().item()})
+            self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
 
     def step_done(self, prev_step: int, step: int, epsilon: float, learning_rate: float) -> None:
         """The charts every 100 env steps, a checkpoint when one is due, the progress line."""
@@ -405,10 +401,8 @@ class Run:
         state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}
         state["counters"] = self.counters | {"elapsed": elapsed}
         for name, obj in self.state.items():
-            if isinstance(obj, np.random.Generator):
-                state[name] = obj.bit_generator.state
-            elif name != "buffer" or self.args.checkpoint_buffer:
-                state[name] = obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+            if name != "buffer" or self.args.checkpoint_buffer:
+                state[name] = obj.bit_generator.state if isinstance(obj, np.random.Generator) else obj.state_dict()
         torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)  # a crash while writing never leaves a broken checkpoint
         return path
@@ -424,15 +418,15 @@ class Run:
             elif self.stop_signal:  # it came during training, maybe in its last step
                 path, step = self.save_checkpoint(), counters["global_step"]
                 print(f"\nstopped by signal {self.stop_signal} at env step {step:,}; checkpoint: {path}")
-            print("done: {global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target updates, "
-                  "{episodes:,} episodes in ".format(**counters) + f"{time.time() - self.start_time:.1f} s")  # fmt: skip
+            print("done: {global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target "
+                  "updates, {episodes:,} episodes in ".format(**counters) + f"{time.time() - self.start_time:.1f} s")  # fmt: skip
             if code == 0 and self.args.save_model:
                 torch.save(self.state["q_network"].state_dict(), path := f"{self.dir}/{self.args.exp_name}.pt")
-                print(f"model saved to {path}")
-                returns = evaluate(path, self.args, self.device, self.name)
+                returns = evaluate(path, self.args, self.device)
                 for r in returns:
                     self.log(counters["global_step"], {"eval/episodic_return": r})
-                print(f"eval: mean return {np.mean(returns):.2f} +- {np.std(returns):.2f} over {len(returns)} episodes")
+                print(f"model saved to {path}; eval: mean return {np.mean(returns):.2f} +- {np.std(returns):.2f} "
+                      f"over {len(returns)} episodes")  # fmt: skip
         except KeyboardInterrupt:
             print(f"\nstopped by signal {self.stop_signal} after training")
             code = 128 + self.stop_signal
@@ -447,9 +441,9 @@ class Run:
         raise KeyboardInterrupt
 
 
-def evaluate(model_path: str, args: Args, device: torch.device, run_name: str) -> list[float]:
+def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     """Play `eval_episodes` episodes with the saved weights, epsilon-greedy at `eval_epsilon`; their returns."""
-    env, rng, returns = make_env(args.env_id, 0, False, run_name)(), np.random.default_rng(args.seed + 1), []
+    env, rng, returns = make_env(args.env_id, 0, False, "")(), np.random.default_rng(args.seed + 1), []
     q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes).to(device)
     q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     for episode in range(args.eval_episodes):
@@ -472,11 +466,8 @@ def parse_args() -> tuple[Args, dict | None]:
                 warnings.simplefilter("ignore")
                 checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
             saved, script = checkpoint["args"], checkpoint.get("script", "a script that did not record its name")
-        # What torch.load raises for files of other kinds (text, bytes, foreign pickles; found by fuzzing it)
-        except (OSError, pickle.UnpicklingError, RuntimeError, EOFError, KeyError, IndexError, ValueError, TypeError,
-                struct.error) as e:  # fmt: skip
-            reason = e.strerror if isinstance(e, OSError) else type(e).__name__
-            fail(f"--resume {args.resume}: not a checkpoint of {SCRIPT} ({reason})")
+        except Exception as e:  # torch.load fails in many ways on files of other kinds (text, foreign pickles)
+            fail(f"--resume {args.resume}: not a checkpoint of {SCRIPT} ({type(e).__name__})")
         if script != SCRIPT or set(saved) != set(names):  # a sibling's checkpoint can have the same flags
             other = " ".join(f"--{n.replace('_', '-')}" for n in sorted(set(saved) ^ set(names)))
             other = f" with other flags ({other})" if other else ""
@@ -486,13 +477,13 @@ def parse_args() -> tuple[Args, dict | None]:
         if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in names
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
-    if (problem := validate_args(args) or check_env(args)) is not None:
+    if (problem := validate_args(args)) is not None:
         fail(problem)
     return args, checkpoint
 
 
 def validate_args(args: Args) -> str | None:
-    """The first problem with the flags, as one line naming the flag, its value and what is allowed."""
+    """The first problem with the flags and the env, as one line naming the flag, its value and what is allowed."""
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
     rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
@@ -515,25 +506,22 @@ def validate_args(args: Args) -> str | None:
         ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
         ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),
     ]
-    return next(
-        (f"--{n.replace('_', '-')} {getattr(args, n)!r}: must be {rule}" for n, ok, rule in rules if not ok), None
-    )
-
-
-def check_env(args: Args) -> str | None:
-    """Make the env once: Discrete actions from 0, a flat Box observation, a replay buffer that fits in memory."""
+    if flag := next(
+        (f"--{n.replace('_', '-')} {getattr(args, n)!r}: must be {why}" for n, ok, why in rules if not ok), None
+    ):
+        return flag
     try:
         env = gym.make(args.env_id)
+        obs_space, act_space = env.observation_space, env.action_space
+        env.close()
     except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
         atari = "; for Atari use dqn_atari.py" * ("ALE/" in args.env_id or "NoFrameskip" in args.env_id)
         return f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e}){atari}"
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
     if not isinstance(act_space, gym.spaces.Discrete) or act_space.start != 0:  # actions index the network's outputs
         return f"--env-id {args.env_id}: action space {act_space} is not Discrete(n) from 0, as DQN needs"
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         return f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)"
-    with open("/proc/meminfo") as f:  # Linux's estimate of the memory new allocations can take
+    with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
         free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
     if (need := ReplayBuffer.nbytes(args.buffer_size, obs_space.shape[0])) >= 0.8 * free:
         return f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free"

@@ -154,7 +154,7 @@ def test_replay_buffer_stores_and_wraps(script):
 def test_replay_buffer_sample_rows_are_whole_transitions(script):
     rb = script.ReplayBuffer(capacity=50, obs_dim=2)
     fill(rb, steps=20, num_envs=2)  # 40 of 50 rows: an empty row drawn would fail next_obs == obs + 1
-    batch = rb.sample(256, torch.Generator().manual_seed(0), torch.device("cpu"))
+    batch = rb.sample(256, np.random.default_rng(0), torch.device("cpu"))
     assert batch["obs"].shape == (256, 2) and batch["actions"].shape == (256,) and batch["actions"].dtype == torch.long
     assert torch.equal(batch["next_obs"], batch["obs"] + 1)
     assert torch.equal(batch["rewards"], batch["obs"][:, 0] / 2)
@@ -167,7 +167,7 @@ def test_replay_buffer_sample_rows_are_whole_transitions(script):
 def test_replay_buffer_sampling_is_seeded(script):
     rb = script.ReplayBuffer(capacity=50, obs_dim=2)
     fill(rb, steps=50, num_envs=1)
-    a, b = (rb.sample(64, torch.Generator().manual_seed(3), torch.device("cpu"))["obs"] for _ in range(2))
+    a, b = (rb.sample(64, np.random.default_rng(3), torch.device("cpu"))["obs"] for _ in range(2))
     assert torch.equal(a, b)
 
 
@@ -175,7 +175,7 @@ def test_replay_buffer_batches_reach_the_learners_device(script):
     """A buffer too big for the GPU stays on the host (main loop); its batches must still reach the learner."""
     rb = script.ReplayBuffer(capacity=50, obs_dim=2)
     fill(rb, steps=10, num_envs=1)
-    batch = rb.sample(8, torch.Generator().manual_seed(0), torch.device("meta"))  # any device but the buffer's
+    batch = rb.sample(8, np.random.default_rng(0), torch.device("meta"))  # any device but the buffer's
     assert {value.device.type for value in batch.values()} == {"meta"}
 
 
@@ -231,7 +231,7 @@ def test_evaluate_ends_an_episode_at_a_truncation_as_at_a_termination(script, tm
     """ToyChain's even episodes terminate after 4 steps, its odd ones run into the time limit after 6."""
     args = script.Args(env_id="toy_envs:ToyChain-v0", hidden_sizes=(4,), eval_episodes=4)
     torch.save(script.QNetwork(2, 2, args.hidden_sizes).state_dict(), tmp_path / "q.pt")
-    assert script.evaluate(str(tmp_path / "q.pt"), args, torch.device("cpu"), "test") == [4.0, 6.0, 4.0, 6.0]
+    assert script.evaluate(str(tmp_path / "q.pt"), args, torch.device("cpu")) == [4.0, 6.0, 4.0, 6.0]
 
 
 @pytest.mark.parametrize("eval_epsilon", [0.0, 1.0])
@@ -245,7 +245,7 @@ def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsi
             p.zero_()
         list(q.parameters())[-1].copy_(torch.tensor([0.0, 1.0]))  # the output layer's bias: always push right
     torch.save(q.state_dict(), tmp_path / "right.pt")
-    returns = script.evaluate(str(tmp_path / "right.pt"), args, torch.device("cpu"), "test")
+    returns = script.evaluate(str(tmp_path / "right.pt"), args, torch.device("cpu"))
     env, pushing_right = gym.make("CartPole-v1"), []
     env.reset(seed=args.seed + 1)
     for _ in range(args.eval_episodes):
