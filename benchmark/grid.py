@@ -26,11 +26,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmark" / "results" / "grid"
-# Published figures the report puts beside ours: final return, mean +- std over seeds.
+# Published DQN figures the report puts beside both scripts: CleanRL's dqn.py (mean +- std over 3 seeds of its
+# training returns, 500k steps) and rl-baselines3-zoo's tuned SB3 DQN (one agent's greedy evaluation, its budget).
 PUBLISHED = {
-    ("dqn.py", "CartPole-v1"): "CleanRL 488.69 +- 16.11 (500k steps); SB3 zoo 500",
-    ("dqn.py", "Acrobot-v1"): "CleanRL -91.54 +- 7.20 (500k steps)",
-    ("dqn.py", "MountainCar-v0"): "CleanRL -194.95 +- 8.48 (500k steps)",
+    "CartPole-v1": "CleanRL 488.69 +- 16.11 (500k); SB3 zoo 500.00 (50k)",
+    "Acrobot-v1": "CleanRL -91.54 +- 7.20 (500k); SB3 zoo -76.64 (100k)",
+    "MountainCar-v0": "CleanRL -194.95 +- 8.48 (500k); SB3 zoo -100.85 (120k)",
 }
 
 
@@ -131,6 +132,12 @@ def final_return(returns: np.ndarray) -> float:
     return float(returns[-max(1, len(returns) // 10) :, 1].mean())
 
 
+def last_20(returns: np.ndarray) -> tuple[float, float]:
+    """Mean of the last 20 training returns, and the best mean of 20 consecutive ones (CartPole solved: >= 475)."""
+    means = np.convolve(returns[:, 1], np.ones(20) / 20, mode="valid") if len(returns) >= 20 else returns[-1:, 1]
+    return float(means[-1]), float(means.max())
+
+
 def report(a) -> int:
     groups: dict[tuple[str, str], list[Path]] = {}
     for done in sorted(a.out.glob("*/DONE")):
@@ -139,19 +146,27 @@ def report(a) -> int:
     if not groups:
         print(f"no finished runs under {a.out}", file=sys.stderr)
         return 1
-    print("| script | env | seeds | final return (last 10% of episodes) | SPS | wall (s) | published |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    curves = {}
+    print(
+        "| script | env | seeds | final return (last 10% of episodes) | last 20 episodes | SPS | wall (s) | published |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    curves, seeds = {}, []
     for (script, env_id), folders in sorted(groups.items()):
         data = [episodes(f) for f in folders]
-        finals = [final_return(r) for r, _ in data]
+        finals, lasts = [final_return(r) for r, _ in data], [last_20(r) for r, _ in data]
         sps, wall = np.mean([s["sps"] for _, s in data]), np.mean([s["wall"] for _, s in data])
-        published = PUBLISHED.get((script, env_id), "-")
         print(
             f"| {script} | {env_id} | {len(folders)} | {np.mean(finals):.2f} +- {np.std(finals):.2f} | "
-            f"{sps:,.0f} | {wall:.1f} | {published} |"
+            f"{np.mean([m for m, _ in lasts]):.2f} | {sps:,.0f} | {wall:.1f} | {PUBLISHED.get(env_id, '-')} |"
         )
         curves[(script, env_id)] = [r for r, _ in data]
+        for folder, final, (last, best), (_, s) in zip(folders, finals, lasts, data, strict=True):
+            seeds.append(f"| {script} | {env_id} | {folder.name.rsplit('seed', 1)[1]} | {final:.2f} | {last:.2f} | "
+                         f"{best:.2f} | {s['wall']:.1f} |")  # fmt: skip
+    if a.per_seed:
+        print("\n| script | env | seed | final (last 10%) | last 20 | best 20 in a row | wall (s) |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("\n".join(seeds))
     plot(curves, a.plot or a.out / "curves.png")
     return 0
 
@@ -205,6 +220,7 @@ def main(argv=None) -> int:
     rep = sub.add_parser("report")
     rep.add_argument("--out", type=Path, default=DEFAULT_OUT)
     rep.add_argument("--plot", type=Path, help="where to write the curves (default: OUT/curves.png)")
+    rep.add_argument("--per-seed", action="store_true", help="also a table of every run")
     a = parser.parse_args(argv)
     a.flags = flags
     if a.command == "task":
