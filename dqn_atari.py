@@ -423,10 +423,8 @@ class Run:
                 self.dir = name
             unix_time += 1
         self.name = checkpoint["run_name"] if checkpoint else os.path.basename(self.dir)
-        # A resumed run records into a folder of its own, as its video numbering starts again.
-        self.video_folder = f"videos/{self.name}" + (
-            f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""
-        )
+        resumed = f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""  # video numbering starts anew
+        self.video_folder, self.video, self.video_games = f"videos/{self.name}{resumed}", [], 0  # env 0's games
         self.wandb = None
         if args.track:
             import wandb
@@ -438,7 +436,6 @@ class Run:
         self.csv.write("global_step,wall_time,metric,value\n" * (self.csv.tell() == 0))
         self.tensorboard = SummaryWriter(self.dir)
         self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
-        self.video, self.video_games = [] if args.capture_video else None, 0  # env 0's frames; its games so far
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
 
     def restore(self, state: dict) -> dict:
@@ -469,24 +466,21 @@ class Run:
             self.wandb.log(metrics | {"global_step": step})
 
     def log_games(self, step: int, scores: np.ndarray, reset: np.ndarray, frame: np.ndarray) -> None:
-        """Whole games over all lives: raw score, length in agent steps; env 0's games on video (RecordVideo's
-        schedule: games 0, 1, 8, 27, ..., 1000, 2000, ...)."""
-        self.returns, self.lengths = self.returns + scores, self.lengths + 1
-        if self.video is not None and (
-            round(self.video_games ** (1 / 3)) ** 3 == self.video_games or self.video_games % 1000 == 0
-        ):
+        """Whole games over all lives: raw score, length in agent steps; with --capture-video env 0's games 0, 1,
+        8, 27, ... (cubes, then every 1000th: RecordVideo's schedule) as the agent sees them."""
+        self.returns, self.lengths, k = self.returns + scores, self.lengths + 1, self.video_games
+        if self.args.capture_video and (round(k ** (1 / 3)) ** 3 == k < 1000 or k % 1000 == 0):
             self.video.append(np.repeat(frame[..., None], 3, axis=2))
         for i in np.flatnonzero(reset):
             self.log(step, {"charts/episodic_return": self.returns[i], "charts/episodic_length": self.lengths[i]})
             self.recent_returns = (self.recent_returns + [float(self.returns[i])])[-20:]
             self.counters["episodes"] += 1
             self.returns[i], self.lengths[i] = 0.0, 0
-            if i == 0 and self.video is not None:
-                if self.video:
-                    from gymnasium.utils.save_video import save_video  # moviepy: only for --capture-video
+            if i == 0 and self.video:
+                from gymnasium.utils.save_video import save_video  # moviepy: only for --capture-video
 
-                    save_video(self.video, self.video_folder, lambda k: True, episode_index=self.video_games, fps=15)
-                self.video, self.video_games = [], self.video_games + 1
+                save_video(self.video, self.video_folder, lambda _: True, episode_index=k, fps=15)
+            self.video, self.video_games = ([], k + 1) if i == 0 else (self.video, k)
 
     def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
         if self.counters["gradient_steps"] % 100 == 0:  # reading the GPU waits for it: every 100th step only
@@ -524,8 +518,8 @@ class Run:
 
     def finish(self, error: Exception | None = None) -> int:
         """After training: the checkpoint a signal asked for, the summary, --save-model, closing. The exit code."""
-        for signum in (signal.SIGINT, signal.SIGTERM):  # training is over: a signal now stops the script at once
-            signal.signal(signum, self.stop_now)
+        for signum in (signal.SIGINT, signal.SIGTERM):  # training is over: a signal stops the script at once
+            signal.signal(signum, lambda n, f: setattr(self, "stop_signal", n) or signal.default_int_handler(n, f))
         code, counters = 1 if error else 128 + self.stop_signal if self.stop_signal else 0, self.counters
         try:
             if error:
@@ -550,10 +544,6 @@ class Run:
         if self.wandb is not None:
             self.wandb.finish(exit_code=code)
         return code
-
-    def stop_now(self, signum: int, frame) -> None:
-        self.stop_signal = signum
-        raise KeyboardInterrupt
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
@@ -592,13 +582,6 @@ def parse_args() -> tuple[Args, dict | None]:
         if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in names
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
-    if (problem := validate_args(args)) is not None:
-        fail(problem)
-    return args, checkpoint
-
-
-def validate_args(args: Args) -> str | None:
-    """The first problem with the flags and the env, as one line naming the flag, its value and what is allowed."""
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
     rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
@@ -611,40 +594,35 @@ def validate_args(args: Args) -> str | None:
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("buffer_size", args.buffer_size // args.num_envs >= 8, f"at least 8 frames for each of {args.num_envs} envs"),
         ("learning_starts", args.learning_starts >= args.num_envs, ">= --num-envs: each env's first transition"),
-        (
-            "learning_starts",
-            args.learning_starts < args.total_timesteps,
-            f"< --total-timesteps ({args.total_timesteps})",
-        ),
+        ("learning_starts", args.learning_starts < args.total_timesteps, f"< --total-timesteps {args.total_timesteps}"),
         ("tau", 0 < args.tau <= 1, "in (0, 1]"),
         ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
         ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),
     ]
-    if flag := next(
-        (f"--{n.replace('_', '-')} {getattr(args, n)!r}: must be {why}" for n, ok, why in rules if not ok), None
-    ):
-        return flag
+    for name, ok, allowed in rules:
+        if not ok:
+            fail(f"--{name.replace('_', '-')} {getattr(args, name)!r}: must be {allowed}")
     try:
         env = gym.make(args.env_id)
         game, obs_space = env.unwrapped, env.observation_space
         env.close()
     except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
-        return f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e})"
+        fail(f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e})")
     if not isinstance(game, ale_py.AtariEnv):
-        return f"--env-id {args.env_id}: not an ALE (Atari) game; for vector observations use dqn.py"
+        fail(f"--env-id {args.env_id}: not an ALE (Atari) game; for vector observations use dqn.py")
     if len(obs_space.shape) != 3 or obs_space.shape[2] != 3 or game._frameskip != 1:
-        return (
-            f"--env-id {args.env_id}: not the RGB screen of a game without frame-skip of its own (a NoFrameskip-v4 id)"
-        )
-    gpu = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if (need := FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)) >= 0.8 * max(map(free_memory, ("cpu", gpu))):
-        return f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of the memory free"
-    return None
+        fail(f"--env-id {args.env_id}: not the RGB screen of a game without a frame-skip of its own (NoFrameskip-v4)")
+    free = max(
+        free_memory(torch.device(d)) for d in ("cpu", "cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    )
+    if (need := FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)) >= 0.8 * free:
+        fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
+    return args, checkpoint
 
 
-def free_memory(device) -> int:
+def free_memory(device: torch.device) -> int:
     """Bytes free on `device`: CUDA's count, or Linux's estimate of what new allocations can take on the host."""
-    if torch.device(device).type == "cuda":
+    if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     with open("/proc/meminfo") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
