@@ -319,10 +319,8 @@ class Run:
                 self.dir = name
             unix_time += 1
         self.name = checkpoint["run_name"] if checkpoint else os.path.basename(self.dir)
-        # A resumed run records into a folder of its own, as RecordVideo numbers episodes from 0 again.
-        self.video_folder = f"videos/{self.name}" + (
-            f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""
-        )
+        resumed = f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""  # RecordVideo counts anew
+        self.video_folder = f"videos/{self.name}{resumed}"
         self.wandb = None
         if args.track:
             import wandb
@@ -407,8 +405,8 @@ class Run:
 
     def finish(self, error: Exception | None = None) -> int:
         """After training: the checkpoint a signal asked for, the summary, --save-model, closing. The exit code."""
-        for signum in (signal.SIGINT, signal.SIGTERM):  # training is over: a signal now stops the script at once
-            signal.signal(signum, self.stop_now)
+        for signum in (signal.SIGINT, signal.SIGTERM):  # training is over: a signal stops the script at once
+            signal.signal(signum, lambda n, f: setattr(self, "stop_signal", n) or signal.default_int_handler(n, f))
         code, counters = 1 if error else 128 + self.stop_signal if self.stop_signal else 0, self.counters
         try:
             if error:
@@ -416,8 +414,9 @@ class Run:
             elif self.stop_signal:  # it came during training, maybe in its last step
                 path, step = self.save_checkpoint(), counters["global_step"]
                 print(f"\nstopped by signal {self.stop_signal} at env step {step:,}; checkpoint: {path}")
-            print("done: {global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target "
-                  "updates, {episodes:,} episodes in ".format(**counters) + f"{time.time() - self.start_time:.1f} s")  # fmt: skip
+            summary = "{global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target updates"
+            elapsed = time.time() - self.start_time
+            print(f"done: {summary.format(**counters)}, {counters['episodes']:,} episodes in {elapsed:.1f} s")
             if code == 0 and self.args.save_model:
                 torch.save(self.state["q_network"].state_dict(), path := f"{self.dir}/{self.args.exp_name}.pt")
                 returns = evaluate(path, self.args, self.device)
@@ -433,10 +432,6 @@ class Run:
         if self.wandb is not None:
             self.wandb.finish(exit_code=code)
         return code
-
-    def stop_now(self, signum: int, frame) -> None:
-        self.stop_signal = signum
-        raise KeyboardInterrupt
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
@@ -475,13 +470,6 @@ def parse_args() -> tuple[Args, dict | None]:
         if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in names
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
-    if (problem := validate_args(args)) is not None:
-        fail(problem)
-    return args, checkpoint
-
-
-def validate_args(args: Args) -> str | None:
-    """The first problem with the flags and the env, as one line naming the flag, its value and what is allowed."""
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
     rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
@@ -495,35 +483,30 @@ def validate_args(args: Args) -> str | None:
         ("hidden_sizes", args.hidden_sizes and min(args.hidden_sizes) > 0, "one or more positive widths"),
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("num_envs", args.num_envs <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
-        (
-            "learning_starts",
-            args.learning_starts < args.total_timesteps,
-            f"< --total-timesteps ({args.total_timesteps})",
-        ),
+        ("learning_starts", args.learning_starts < args.total_timesteps, f"< --total-timesteps {args.total_timesteps}"),
         ("tau", 0 < args.tau <= 1, "in (0, 1]"),
         ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
         ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),
     ]
-    if flag := next(
-        (f"--{n.replace('_', '-')} {getattr(args, n)!r}: must be {why}" for n, ok, why in rules if not ok), None
-    ):
-        return flag
+    for name, ok, allowed in rules:
+        if not ok:
+            fail(f"--{name.replace('_', '-')} {getattr(args, name)!r}: must be {allowed}")
     try:
         env = gym.make(args.env_id)
         obs_space, act_space = env.observation_space, env.action_space
         env.close()
     except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
         atari = "; for Atari use dqn_atari.py" * ("ALE/" in args.env_id or "NoFrameskip" in args.env_id)
-        return f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e}){atari}"
+        fail(f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e}){atari}")
     if not isinstance(act_space, gym.spaces.Discrete) or act_space.start != 0:  # actions index the network's outputs
-        return f"--env-id {args.env_id}: action space {act_space} is not Discrete(n) from 0, as DQN needs"
+        fail(f"--env-id {args.env_id}: action space {act_space} is not Discrete(n) from 0, as DQN needs")
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        return f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)"
+        fail(f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)")
     with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
         free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
     if (need := ReplayBuffer.nbytes(args.buffer_size, obs_space.shape[0])) >= 0.8 * free:
-        return f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free"
-    return None
+        fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
+    return args, checkpoint
 
 
 def fail(message: str) -> None:

@@ -527,8 +527,9 @@ class Run:
             elif self.stop_signal:  # it came during training, maybe in its last step
                 path, step = self.save_checkpoint(), counters["global_step"]
                 print(f"\nstopped by signal {self.stop_signal} at env step {step:,}; checkpoint: {path}")
-            print("done: {global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target "
-                  "updates, {episodes:,} episodes in ".format(**counters) + f"{time.time() - self.start_time:.1f} s")  # fmt: skip
+            summary = "{global_step:,} env steps, {gradient_steps:,} gradient steps, {target_updates:,} target updates"
+            elapsed = time.time() - self.start_time
+            print(f"done: {summary.format(**counters)}, {counters['episodes']:,} episodes in {elapsed:.1f} s")
             if code == 0 and self.args.save_model:
                 torch.save(self.state["q_network"].state_dict(), path := f"{self.dir}/{self.args.exp_name}.pt")
                 returns = evaluate(path, self.args, self.device)

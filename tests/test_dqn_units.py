@@ -223,8 +223,9 @@ def test_greedy_actions_follow_the_network_as_it_is_now(script, edit):
     assert np.array_equal(script.greedy_actions(q, obs, torch.device("cpu")), expected())
 
 
-def test_validate_args_accepts_defaults(script):
-    assert script.validate_args(script.Args()) is None
+def test_the_defaults_pass_the_checks(script, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["script"])
+    assert script.parse_args() == (script.Args(), None)
 
 
 def test_evaluate_ends_an_episode_at_a_truncation_as_at_a_termination(script, tmp_path):
