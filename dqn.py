@@ -102,13 +102,9 @@ class Args:
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_folder: str):
     """A thunk that builds env `idx`; env 0 records videos when asked."""
-
-    def thunk():
-        if capture_video and idx == 0:
-            return gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), video_folder)
-        return gym.make(env_id)
-
-    return thunk
+    if capture_video and idx == 0:
+        return lambda: gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), video_folder)
+    return lambda: gym.make(env_id)
 
 
 class QNetwork(nn.Module):
@@ -133,20 +129,14 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
 
 
 def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> float:
-    """Learning rate at env step t: `base` until the last `decay_fraction` of `total` steps, then linear to 0."""
-    decay_start = (1.0 - decay_fraction) * total
-    if decay_fraction == 0 or t <= decay_start:
+    """Learning rate at env step t: `base`, then linear to 0 over the last `decay_fraction` of `total` env steps."""
+    if decay_fraction == 0:  # constant, also past the end (N envs can step past it)
         return base
-    if t >= total:  # N envs may step past the end; also no division by zero for a tiny fraction
-        return 0.0
-    return base * (1.0 - (t - decay_start) / (total - decay_start))
+    return base * min(1.0, max(0.0, (total - t) / (decay_fraction * total)))
 
 
 def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Epsilon-greedy's random part from one uniform draw u per env: (which envs explore, their random actions).
-
-    Where u < epsilon, u / epsilon is uniform on [0, 1), so floor(u / epsilon * n_actions) is a uniform action.
-    """
+    """Which envs explore (u < epsilon, u uniform) and, there, a uniform action: floor(u / epsilon * n_actions)."""
     return u < epsilon, (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
 
 
@@ -157,10 +147,7 @@ def greedy_actions(q_network: nn.Module, obs: np.ndarray, device: torch.device) 
 
 
 def events_due(prev_step: int, step: int, every: int, start: int = 0) -> int:
-    """How many multiples of `every` lie in (max(prev_step, start), step]: events in env steps for any num_envs.
-
-    The step counter moves num_envs at a time, so `step % every == 0` could miss every event; crossings never do.
-    """
+    """Multiples of `every` in (max(prev_step, start), step]: steps move num_envs at a time, `% every` could miss."""
     return max(0, step // every - max(prev_step, start) // every)
 
 
@@ -183,11 +170,8 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 
 class ReplayBuffer:
-    """Circular buffer of transitions in host memory, one float32 row each: [obs, next_obs, action, reward, terminated].
-
-    `next_obs` is stored with each transition, so a truncated step keeps its true final observation. Sampling is
-    uniform, with replacement; a batch is copied to the learner's device.
-    """
+    """Circular buffer of transitions in host memory, a float32 row each: [obs, next_obs, action, reward, terminated].
+    Each transition keeps its own next_obs: a truncated step, its true final observation. Sampling: uniform."""
 
     def __init__(self, capacity: int, obs_dim: int):
         self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
@@ -225,9 +209,7 @@ class ReplayBuffer:
 
 def train(args: Args, run: "Run") -> None:
     """DQN's loop: act epsilon-greedily, store the transition, then the gradient steps and target updates due.
-
-    `run` is the plumbing below: it logs, checkpoints, restores a resumed run and asks the loop to stop.
-    """
+    `run`, the plumbing below, logs, checkpoints, restores a resumed run and asks the loop to stop."""
     envs = gym.vector.SyncVectorEnv(
         [make_env(args.env_id, i, args.capture_video, run.video_folder) for i in range(args.num_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,  # a finished env resets inside step(); its final obs is in infos
@@ -249,8 +231,9 @@ def train(args: Args, run: "Run") -> None:
 
     obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes, seeded by the step
     while global_step < args.total_timesteps and run.stop_signal is None:
-        duration = args.exploration_fraction * args.total_timesteps
-        epsilon = linear_schedule(args.start_e, args.end_e, duration, global_step)
+        epsilon = linear_schedule(
+            args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step
+        )
         explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
         if not explore.all():  # the network runs only when some env exploits
             actions = np.where(explore, actions, greedy_actions(q_network, obs, run.device))
@@ -272,9 +255,7 @@ def train(args: Args, run: "Run") -> None:
                 targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
             loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
-            run.log_losses(
-                global_step, loss, q_taken.detach().mean()
-            )  # every 100th step; a non-finite loss ends the run
+            run.log_losses(global_step, loss, q_taken.detach().mean())  # a non-finite loss ends the run
             optimizer.zero_grad()
             loss.backward()
             if args.max_grad_norm > 0:
@@ -294,8 +275,7 @@ def train(args: Args, run: "Run") -> None:
 # --- run plumbing: nothing below changes what the agent learns ---
 
 SCRIPT = os.path.basename(__file__)  # checkpoints record it: a resume refuses another script's
-# The flags a resumed run takes from its command line: the run flags after seed. The others are its checkpoint's.
-SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]
+SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]  # a resume's own
 
 
 class Run:
@@ -351,8 +331,7 @@ class Run:
             signal.signal(signum, lambda signum, frame: setattr(self, "stop_signal", signum))
         return self.counters
 
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Each metric to metrics.csv (wall_time: seconds since the run began), TensorBoard and wandb."""
+    def log(self, step: int, metrics: dict[str, float]) -> None:  # wall_time: seconds since the run began
         wall_time = round(time.time() - self.start_time + self.counters["elapsed"], 3)
         self.csv.write("".join(f"{step},{wall_time},{name},{value}\n" for name, value in metrics.items()))
         self.csv.flush()
@@ -376,7 +355,6 @@ class Run:
             self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
 
     def step_done(self, prev_step: int, step: int, epsilon: float, learning_rate: float) -> None:
-        """The charts every 100 env steps, a checkpoint when one is due, the progress line."""
         self.counters["global_step"], total = step, self.args.total_timesteps
         sps = (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
         if events_due(prev_step, step, 100):
@@ -391,7 +369,6 @@ class Run:
             print(("\r" + line) if self.tty else line, end="" if self.tty and step < total else "\n", flush=True)
 
     def save_checkpoint(self) -> str:
-        """Networks, optimizer, counters, random streams (the replay buffer if asked), written atomically."""
         path, elapsed = f"{self.dir}/checkpoint.pt", self.counters["elapsed"] + time.time() - self.start_time
         state = {"script": SCRIPT, "args": asdict(self.args) | {"resume": None}, "run_name": self.name}
         state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}

@@ -325,9 +325,7 @@ class CudaGraphed:
 
 def train(args: Args, run: "Run") -> None:
     """DQN's loop: act epsilon-greedily; while the envs play, the gradient steps and target updates due; store.
-
-    `run` is the plumbing below: it logs, checkpoints, restores a resumed run and asks the loop to stop.
-    """
+    `run`, the plumbing below, logs, checkpoints, restores a resumed run and asks the loop to stop."""
     envs = make_envs(args.env_id, args.num_envs)
     n_actions, device = envs.single_action_space.n, run.device
     use_graphs = args.cuda_graphs and device.type == "cuda" and run.buffer_device == device
@@ -367,8 +365,9 @@ def train(args: Args, run: "Run") -> None:
     lives = infos["lives"]
     rb.start(obs[:, -1])
     while global_step < args.total_timesteps and run.stop_signal is None:
-        duration = args.exploration_fraction * args.total_timesteps
-        epsilon = linear_schedule(args.start_e, args.end_e, duration, global_step)
+        epsilon = linear_schedule(
+            args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step
+        )
         explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
         if not explore.all():  # the network runs only when some env exploits
             actions = np.where(explore, actions, act(torch.from_numpy(obs)).cpu().numpy())
@@ -396,8 +395,7 @@ def train(args: Args, run: "Run") -> None:
 # --- run plumbing: nothing below changes what the agent learns ---
 
 SCRIPT = os.path.basename(__file__)  # checkpoints record it: a resume refuses another script's
-# The flags a resumed run takes from its command line: the run flags after seed. The others are its checkpoint's.
-SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]
+SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]  # a resume's own
 
 
 class Run:
@@ -455,8 +453,7 @@ class Run:
             signal.signal(signum, lambda signum, frame: setattr(self, "stop_signal", signum))
         return self.counters
 
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Each metric to metrics.csv (wall_time: seconds since the run began), TensorBoard and wandb."""
+    def log(self, step: int, metrics: dict[str, float]) -> None:  # wall_time: seconds since the run began
         wall_time = round(time.time() - self.start_time + self.counters["elapsed"], 3)
         self.csv.write("".join(f"{step},{wall_time},{name},{value}\n" for name, value in metrics.items()))
         self.csv.flush()
@@ -489,7 +486,6 @@ class Run:
             self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
 
     def step_done(self, prev_step: int, step: int, epsilon: float, learning_rate: float) -> None:
-        """The charts every 100 env steps, a checkpoint when one is due, the progress line."""
         self.counters["global_step"], total = step, self.args.total_timesteps
         sps = (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
         if events_due(prev_step, step, 100):
@@ -504,7 +500,6 @@ class Run:
             print(("\r" + line) if self.tty else line, end="" if self.tty and step < total else "\n", flush=True)
 
     def save_checkpoint(self) -> str:
-        """Networks, optimizer, counters, random streams (the replay buffer if asked), written atomically."""
         path, elapsed = f"{self.dir}/checkpoint.pt", self.counters["elapsed"] + time.time() - self.start_time
         state = {"script": SCRIPT, "args": asdict(self.args) | {"resume": None}, "run_name": self.name}
         state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}
