@@ -223,8 +223,7 @@ def train(args: Args, run: "Run") -> None:
     target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
     target_network.load_state_dict(q_network.state_dict())
     rb = ReplayBuffer(args.buffer_size, obs_dim)
-    explore_rng = np.random.default_rng(args.seed)  # epsilon-greedy: one draw per env and step
-    sample_rng = np.random.default_rng([args.seed, 1])  # replay sampling
+    explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
     # A resumed run loads its checkpoint into these and goes on from its counters; a new one starts at 0.
     state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
     counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))
@@ -232,9 +231,8 @@ def train(args: Args, run: "Run") -> None:
 
     obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes, seeded by the step
     while global_step < args.total_timesteps and run.stop_signal is None:
-        epsilon = linear_schedule(
-            args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step
-        )
+        duration = args.exploration_fraction * args.total_timesteps
+        epsilon = linear_schedule(args.start_e, args.end_e, duration, global_step)
         explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
         if not explore.all():  # the network runs only when some env exploits
             actions = np.where(explore, actions, greedy_actions(q_network, obs, run.device))
