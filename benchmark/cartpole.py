@@ -76,6 +76,7 @@ def solve(a) -> None:
 
 def sps(a) -> None:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in CLEANRL.items()] + ["--hidden-sizes", "120", "84"]
+    flags += ["--no-amsgrad", "--lr-decay-fraction", "0", "--max-grad-norm", "0"]  # CleanRL: plain Adam, MSE aside
     _, run_dir = run("dqn.py", [*flags, "--cuda" if a.device == "cuda" else "--no-cuda"], RESULTS / "sps")
     with open(run_dir / "metrics.csv", newline="") as f:
         ours = [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "charts/SPS"][-1]
