@@ -69,6 +69,11 @@ def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: 
         assert epsilon == pytest.approx(max(1 - 0.96 * (step - num_envs) / duration, 0.04)), step
 
 
+def decayed_rate(script: str, total: int, step: int) -> float:
+    """The default rate 1e-3 at `step`: constant, then linear to 0 over the last `lr_decay_fraction` of `total`."""
+    return 1e-3 * min(1.0, (total - step) / (load_script(script).Args().lr_decay_fraction * total))
+
+
 def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     proc = run_script(script, *SHORT, "--exploration-fraction", "0.5", cwd=workdir)
     assert proc.stdout.splitlines()[0].startswith(f"device: {DEVICE}")
@@ -80,9 +85,10 @@ def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     names = {r["metric"] for r in read_metrics(run_dir)}
     assert {"charts/episodic_return", "charts/episodic_length", "losses/td_loss", "losses/q_values"} <= names
     assert {"charts/epsilon", "charts/SPS"} <= names
-    # read from the optimizer: constant until the last 20% of the run (env step 320 of 400), then down to 0
+    # read from the optimizer: constant, then linear to 0 over the run's last `lr_decay_fraction` (no step before 210)
     learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
-    assert learning_rates[300] == 1e-3 and learning_rates[400] == 0.0
+    assert learning_rates[200] == 1e-3 and learning_rates[300] == pytest.approx(decayed_rate(script, 400, 300))
+    assert learning_rates[400] == 0.0
     assert_epsilon_follows_the_schedule(run_dir, 1, 0.5 * 400)
 
 
@@ -331,10 +337,11 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     assert times == sorted(times) and at_600["global_step"] == 600
     before, elapsed = len(rows_before), checkpoint["counters"]["elapsed"]  # wall_time is rounded to 1 ms
     assert times[before - 1] - 1e-3 <= elapsed <= times[before] + 1e-3 and times[-1] <= at_600["elapsed"] + 1e-3
-    # the rate's schedule follows the env step across the resume: constant to step 480 of 600, then down to 0
+    # the rate's schedule follows the env step across the resume
     learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
-    assert learning_rates[400] == 1e-3 and learning_rates[500] == pytest.approx(1e-3 * 100 / 120)
-    assert learning_rates[600] == 0.0
+    assert [learning_rates[s] for s in (400, 500, 600)] == pytest.approx(
+        [decayed_rate(script, 600, s) for s in (400, 500, 600)]
+    )
 
 
 @pytest.mark.parametrize("step,during", [(400, "the last training step"), (450, "the evaluation")])
