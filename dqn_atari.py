@@ -102,13 +102,10 @@ class Args:
 
 
 def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
-    """ALE's vector env for the game of `env_id`, with the DQN preprocessing in its C++ threads.
-
-    FIRE (where the game has it) and 0-29 no-ops at a reset; frame-skip 4 with a max over the last two frames;
-    grayscale 84x84; a stack of 4, zeros before a game's first frame. A lost life terminates, but the game goes on;
-    a game over or the time limit resets the game inside step(), and its last stack comes in infos["final_obs"].
-    Rewards come raw: the loop clips them to learn from.
-    """
+    """ALE's vector env for `env_id`'s game, the DQN preprocessing in its C++ threads: FIRE and 0-29 no-ops at a
+    reset, frame-skip 4 with a max over the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's
+    first frame). A lost life terminates but the game goes on; a game over or the time limit resets it inside step(),
+    its last stack in infos["final_obs"]. Rewards come raw: the loop clips them to learn from."""
     spec = (probe := gym.make(env_id)).spec  # a `module:Id` id imports the module, which registers the env
     probe.close()
     limits = (spec.max_episode_steps, spec.kwargs.get("max_num_frames_per_episode"))  # in frames: no frame-skip here
@@ -120,8 +117,7 @@ def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
 
 
 def games_reset(terminations: np.ndarray, truncations: np.ndarray, lives: np.ndarray, lives_before: np.ndarray):
-    """The envs whose game ended in this step, and was reset inside it: a time limit, or a termination that is not a
-    lost life (after one, the game goes on with fewer lives; a reset brings them all back)."""
+    """Games ended and reset in this step: a time limit, or a termination after which the lives did not fall."""
     return truncations | (terminations & (lives >= lives_before))
 
 
@@ -179,15 +175,12 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 
 class FrameReplayBuffer:
-    """Replay memory that stores each frame once and rebuilds the frame stacks when sampling.
-
-    Each env has a ring of `capacity // num_envs` slots: slot j holds the newest frame of an observation and the
-    transition that left it (action, reward, terminated). A game that ends (game over or time limit) takes a slot
+    """Replay memory that stores each frame once and rebuilds the stacks when sampling. Each env has a ring of slots;
+    slot j holds the newest frame of an observation and the transition that left it. A game that ends takes a slot
     more, for its true final frame, which starts no transition: no transition spans a reset, and a truncated game
     bootstraps from where it stopped (CleanRL's memory-saving buffer does not: its issue 460). Slot j's stack is the
     frames of slots j-3..j, zeros before its game's first frame, as the env stacks them. Frames, 7,056 of a slot's
-    7,074 bytes, live on `device`; the rest is NumPy on the host, where sampling draws without a device round trip.
-    """
+    7,074 bytes, live on `device`; the rest is NumPy on the host, where sampling draws without a device round trip."""
 
     def __init__(self, capacity: int, num_envs: int, device: torch.device, stack: int = 4, frame_shape=(84, 84)):
         self.slots, self.stack, shape = capacity // num_envs, stack, (num_envs, capacity // num_envs)
@@ -213,13 +206,11 @@ class FrameReplayBuffer:
         self.written[envs] += 1
 
     def start(self, frames: np.ndarray) -> None:
-        """Begin a game in every env with the newest frames of their first observations."""
         self.current_start[:] = self.written
         self._write(np.arange(len(frames)), frames)
 
     def add(self, actions, rewards, terminated, reset, final_frames: np.ndarray, next_frames: np.ndarray) -> None:
-        """One vector step: each env's transition, then the newest frame of its next observation (a new game's first
-        where `reset`; the game that ended keeps its final frame, from `final_frames`, in a slot of its own)."""
+        """Each env's transition, then its next frame (a new game's where `reset`: the ended one's goes first)."""
         envs, slots = np.arange(len(actions)), (self.written - 1) % self.slots
         self.actions[envs, slots], self.rewards[envs, slots], self.terminated[envs, slots] = (
             actions,
@@ -233,8 +224,7 @@ class FrameReplayBuffer:
         self._write(envs, next_frames)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """Rows of transitions drawn uniformly, with replacement, among those whose frames are all stored: env, the
-        frame slots of s then s' (newest last), action, reward, terminated. `gather` makes them a batch."""
+        """Uniform rows of stored transitions: env, frame slots of s then s', action, reward, terminated."""
         low = np.maximum(self.written - self.slots + self.stack - 1, 0)  # frames j-3.. must not be overwritten
         high = self.written - 2  # slot j + 1 must be written
         assert (high >= low).all(), "sample() before every env has stored a transition"
@@ -249,35 +239,29 @@ class FrameReplayBuffer:
         return np.column_stack([envs, frame_slots, *data]).astype(np.float64)  # exact for these integers
 
     def gather(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The batch of `sample`'s rows (a tensor on the frames' device), stacks rebuilt from the frames."""
         assert rows.shape[1] == self.stack + 5, rows.shape
         frames = self.frames[rows[:, :1].long(), rows[:, 1 : self.stack + 2].long()]
         actions, rewards, terminated = rows[:, -3].long(), rows[:, -2].float(), rows[:, -1].float()
         return dict(obs=frames[:, :-1], next_obs=frames[:, 1:], actions=actions, rewards=rewards, terminated=terminated)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        names = ("actions", "rewards", "terminated", "starts_transition", "game_start", "written", "current_start")
-        return {"frames": self.frames.cpu()} | {name: torch.from_numpy(getattr(self, name)) for name in names}
+        return {k: torch.as_tensor(v).cpu() for k, v in vars(self).items() if isinstance(v, np.ndarray | torch.Tensor)}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.frames.copy_(state["frames"])
-        for name in state.keys() - {"frames"}:
-            setattr(self, name, state[name].numpy().copy())
+        for name, value in state.items():
+            getattr(self, name)[...] = value if name == "frames" else value.numpy()
 
 
 # --- speed: CUDA graphs, on CUDA only. An eager gradient step launches dozens of small kernels, each costing the CPU
-# more than the GPU (docs/atari.md); a graph replay launches them all at once. A replay reuses the tensors and the
-# Python values of its capture, so `CudaGraphed` captures again whenever anything it reads may have changed. ---
+# more than the GPU; a replay launches them at once, with the tensors and values of its capture (docs/atari.md). ---
 
 
 class CudaGraphed:
-    """fn(*inputs), on CUDA as a CUDA graph, captured after `warmup` eager calls and replayed; elsewhere fn itself.
-
-    Tensor inputs are copied into the graph's own before a replay; outputs are the graph's, valid until the next call.
-    A replay first compares `reads` with its value at capture, and captures again if it changed: a layer or its
-    weights replaced, a training flag, a new optimizer or a value in its param groups (a learning-rate schedule), a
-    value of `args` or of fn's closure (a gamma schedule), a non-tensor input. After 5 captures fn runs eagerly.
-    """
+    """fn(*inputs), on CUDA a graph of it, captured after `warmup` eager calls and replayed; elsewhere fn itself.
+    Inputs are copied into the graph's; outputs are the graph's, valid until the next call. `reads` is compared with
+    its value at capture before each replay, and a change means a new capture: a layer or weights replaced, a training
+    flag, the optimizer or its param groups (a learning-rate schedule), `args` or numbers in fn's closure (a gamma
+    schedule), non-tensor inputs. After 5 captures fn runs eagerly: what it reads changes too often to pay."""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -343,7 +327,6 @@ def train(args: Args, run: "Run") -> None:
         group["capturable"] = use_graphs
 
     def gradient_step(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One Adam step on the batch of `rows` (FrameReplayBuffer.sample): the loss and the mean Q of the actions."""
         batch = {name: value.to(device) for name, value in rb.gather(rows.to(rb.frames.device)).items()}
         with torch.no_grad():
             next_values = next_state_value(q_network, target_network, batch["next_obs"])
