@@ -42,8 +42,8 @@ class Args:
     """last fraction of the run over which the learning rate falls linearly to 0; 0: constant (tuned; CleanRL 0)"""
     amsgrad: bool = True
     """use Adam's AMSGrad variant, Reddi et al. 2018 (tuned; CleanRL plain Adam)"""
-    hidden_sizes: tuple[int, ...] = (128, 128)
-    """widths of the Q-network's hidden layers, a ReLU after each (tuned; CleanRL 120 84)"""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84)"""
     num_envs: int = 1
     """parallel envs; every step count is summed over them (CleanRL's default)"""
     buffer_size: int = 100_000
