@@ -47,8 +47,7 @@ def greedy_estimates(script: str, run_dir: Path, env_id: str, seed: int, episode
     spec.loader.exec_module(agent)
     env = gym.make(env_id)
     state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
-    widths = tuple(w.shape[0] for name, w in state.items() if name.endswith("weight"))[:-1]  # a run of any defaults
-    q_network = agent.QNetwork(env.observation_space.shape[0], env.action_space.n, widths)
+    q_network = agent.QNetwork(env.observation_space.shape[0], env.action_space.n, agent.Args().hidden_sizes)
     q_network.load_state_dict(state)
     estimates, realised, episode_returns = [], [], []
     for episode in range(episodes):
