@@ -1,14 +1,13 @@
 """DQN with the Nature CNN on Atari: a single-file research baseline, made for the GPU, runnable on a CPU.
 
-DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518.
-TD target: r + gamma * max_a Q_target(s', a).
-Siblings: this is `dqn.py` with the Nature CNN, ALE's vector env and a replay memory that stores each frame once.
-The envs are ale_py's C++ `AtariVectorEnv`, the DQN preprocessing done in its threads; a life loss ends the
-episode for learning, rewards are clipped to their sign, `charts/episodic_return` is a whole game's raw score.
-The envs play each step while the learner trains, so a transition joins the replay one env step later than in
-`dqn.py`; on a GPU, action choice and gradient step are replayed CUDA graphs. Read top to bottom: flags, the
-algorithm, `train`, then the run plumbing. Departures from CleanRL's dqn_atari.py and from SB3's AtariWrapper, with
-their reasons: docs/atari.md. The contract of the three scripts: SPEC.md (as `dqn.py`, one departure: tyro's box).
+DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518; TD target
+r + gamma * max_a Q_target(s', a). This is `dqn.py` with the Nature CNN, ALE's C++ `AtariVectorEnv` (the DQN
+preprocessing in its threads) and a replay memory that stores each frame once. A life loss ends the episode for
+learning, rewards are clipped to their sign, `charts/episodic_return` is a whole game's raw score. The envs play
+each step while the learner trains, so a transition joins the replay one env step later than in `dqn.py`; on a
+GPU, action choice and gradient step are replayed CUDA graphs. Read top to bottom: flags, the algorithm, `train`,
+then the run plumbing. Departures from CleanRL's dqn_atari.py and SB3's AtariWrapper, with reasons: docs/atari.md.
+The contract of the three scripts: SPEC.md.
 """
 
 import contextlib
@@ -102,10 +101,9 @@ class Args:
 
 
 def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
-    """ALE's vector env for `env_id`'s game, the DQN preprocessing in its C++ threads: FIRE and 0-29 no-ops at a
-    reset, frame-skip 4 with a max over the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's
-    first frame). A lost life terminates but the game goes on; a game over or the time limit resets it inside step(),
-    its last stack in infos["final_obs"]. Rewards come raw: the loop clips them to learn from."""
+    """ALE's C++ vector env with the DQN preprocessing: FIRE and 0-29 no-ops at a reset, frame-skip 4 with a max over
+    the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's first frame). A lost life terminates
+    but the game goes on; a game over or time limit resets inside step(), the last stack in infos["final_obs"]."""
     spec = (probe := gym.make(env_id)).spec  # a `module:Id` id imports the module, which registers the env
     probe.close()
     limits = (spec.max_episode_steps, spec.kwargs.get("max_num_frames_per_episode"))  # in frames: no frame-skip here
@@ -136,8 +134,7 @@ class QNetwork(nn.Module):
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
     """Epsilon at env step t: linear from start_e at t = 0 to end_e at t = duration, constant after."""
-    slope = (end_e - start_e) / duration
-    return max(slope * t + start_e, end_e)
+    return max((end_e - start_e) / duration * t + start_e, end_e)
 
 
 def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,12 +172,10 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 
 class FrameReplayBuffer:
-    """Replay memory that stores each frame once and rebuilds the stacks when sampling. Each env has a ring of slots;
-    slot j holds the newest frame of an observation and the transition that left it. A game that ends takes a slot
-    more, for its true final frame, which starts no transition: no transition spans a reset, and a truncated game
-    bootstraps from where it stopped (CleanRL's memory-saving buffer does not: its issue 460). Slot j's stack is the
-    frames of slots j-3..j, zeros before its game's first frame, as the env stacks them. Frames, 7,056 of a slot's
-    7,074 bytes, live on `device`; the rest is NumPy on the host, where sampling draws without a device round trip."""
+    """Replay that stores each frame once. Each env has a ring of slots; slot j holds an observation's newest frame and
+    the transition that left it; its stack is slots j-3..j, zeros before its game's first frame. A game that ends
+    takes a slot more for its true final frame, which starts no transition: none spans a reset, and a truncation
+    bootstraps from where it stopped (CleanRL's issue 460). Frames live on `device`, the rest in NumPy on the host."""
 
     def __init__(self, capacity: int, num_envs: int, device: torch.device, stack: int = 4, frame_shape=(84, 84)):
         self.slots, self.stack, shape = capacity // num_envs, stack, (num_envs, capacity // num_envs)
@@ -212,12 +207,8 @@ class FrameReplayBuffer:
     def add(self, actions, rewards, terminated, reset, final_frames: np.ndarray, next_frames: np.ndarray) -> None:
         """Each env's transition, then its next frame (a new game's where `reset`: the ended one's goes first)."""
         envs, slots = np.arange(len(actions)), (self.written - 1) % self.slots
-        self.actions[envs, slots], self.rewards[envs, slots], self.terminated[envs, slots] = (
-            actions,
-            rewards,
-            terminated,
-        )
-        self.starts_transition[envs, slots] = True
+        self.actions[envs, slots], self.rewards[envs, slots] = actions, rewards
+        self.terminated[envs, slots], self.starts_transition[envs, slots] = terminated, True
         if (ended := np.flatnonzero(reset)).size:
             self._write(ended, final_frames[ended])
             self.current_start[ended] = self.written[ended]
@@ -254,14 +245,11 @@ class FrameReplayBuffer:
 
 # --- speed: CUDA graphs, on CUDA only. An eager gradient step launches dozens of small kernels, each costing the CPU
 # more than the GPU; a replay launches them at once, with the tensors and values of its capture (docs/atari.md). ---
-
-
 class CudaGraphed:
-    """fn(*inputs), on CUDA a graph of it, captured after `warmup` eager calls and replayed; elsewhere fn itself.
-    Inputs are copied into the graph's; outputs are the graph's, valid until the next call. `reads` is compared with
-    its value at capture before each replay, and a change means a new capture: a layer or weights replaced, a training
-    flag, the optimizer or its param groups (a learning-rate schedule), `args` or numbers in fn's closure (a gamma
-    schedule), non-tensor inputs. After 5 captures fn runs eagerly: what it reads changes too often to pay."""
+    """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed; outputs are valid until the
+    next call. Before each replay `reads` is compared with its value at capture; a change means a new capture: a layer
+    or weights replaced, a training flag, the optimizer or its param groups (a learning-rate schedule), `args` or
+    numbers in fn's closure (a gamma schedule), non-tensor inputs. After 5 captures fn runs eagerly, for good."""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -293,11 +281,8 @@ class CudaGraphed:
             return outputs
         if self.graph is None:
             self.static = [x.to(device, copy=True) if torch.is_tensor(x) else x for x in inputs]
-            self.graph, self.captured_reads, self.captures = (
-                torch.cuda.CUDAGraph(),
-                self.reads(inputs),
-                self.captures + 1,
-            )
+            self.graph, self.captured_reads = torch.cuda.CUDAGraph(), self.reads(inputs)
+            self.captures += 1
             with torch.cuda.graph(self.graph):
                 self.outputs = self.fn(*self.static)
         for static, x in zip(self.static, inputs, strict=True):
@@ -319,7 +304,6 @@ def train(args: Args, run: "Run") -> None:
     target_network.load_state_dict(q_network.state_dict())
     rb = FrameReplayBuffer(args.buffer_size, args.num_envs, run.buffer_device)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
-    # A resumed run loads its checkpoint into these and goes on from its counters; a new one starts at 0.
     state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
     counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))
     global_step, learning_start = counters["global_step"], counters["learning_start_step"]
@@ -386,7 +370,7 @@ class Run:
         self.args, self.checkpoint, self.stop_signal, self.recent_returns = args, checkpoint, None, []
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
-        fits = FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs) < 0.8 * free_memory(self.device)
+        fits = FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs) < 0.8 * free_memory(self.device.type)
         self.buffer_device = self.device if fits else torch.device("cpu")  # the GPU's memory when it fits there
         random.seed(args.seed)  # one seed feeds every stream
         np.random.seed(args.seed)
@@ -589,18 +573,16 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: not an ALE (Atari) game; for vector observations use dqn.py")
     if len(obs_space.shape) != 3 or obs_space.shape[2] != 3 or game._frameskip != 1:
         fail(f"--env-id {args.env_id}: not the RGB screen of a game without a frame-skip of its own (NoFrameskip-v4)")
-    free = max(
-        free_memory(torch.device(d)) for d in ("cpu", "cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    )
+    free = max(free_memory("cpu"), free_memory("cuda") if torch.cuda.is_available() and args.cuda else 0)
     if (need := FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
     return args, checkpoint
 
 
-def free_memory(device: torch.device) -> int:
-    """Bytes free on `device`: CUDA's count, or Linux's estimate of what new allocations can take on the host."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+def free_memory(device_type: str) -> int:
+    """Bytes free on the GPU ("cuda": CUDA's count) or the host (Linux's estimate of what new allocations can take)."""
+    if device_type == "cuda":
+        return torch.cuda.mem_get_info()[0]
     with open("/proc/meminfo") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
 
