@@ -97,7 +97,7 @@ class Args:
     checkpoint_buffer: bool = False
     """put the replay buffer in checkpoints, so a resumed run trains at once instead of refilling it first"""
     resume: str | None = None
-    """checkpoint to continue; the algorithm flags, exp_name and seed come from it, the flags above this one do not"""
+    """checkpoint to continue: algorithm flags, exp_name and seed come from it, the other run flags from this command"""
 
 
 def make_env(env_id: str, idx: int, capture_video: bool, video_folder: str):

@@ -7,7 +7,7 @@ learning, rewards are clipped to their sign, `charts/episodic_return` is a whole
 each step while the learner trains, so a transition joins the replay one env step later than in `dqn.py`; on a
 GPU, action choice and gradient step are replayed CUDA graphs. Read top to bottom: flags, the algorithm, `train`,
 then the run plumbing. Departures from CleanRL's dqn_atari.py and SB3's AtariWrapper, with reasons: docs/atari.md.
-The contract of the three scripts: SPEC.md.
+The contract of the three scripts: SPEC.md (as in dqn.py: tyro's box for a wrongly typed flag, exit code 2).
 """
 
 import contextlib
@@ -97,7 +97,7 @@ class Args:
     checkpoint_buffer: bool = False
     """put the replay buffer in checkpoints (7 GB at 1M frames), so a resumed run trains at once, not after a refill"""
     resume: str | None = None
-    """checkpoint to continue; the algorithm flags, exp_name and seed come from it, the flags above this one do not"""
+    """checkpoint to continue: algorithm flags, exp_name and seed come from it, the other run flags from this command"""
 
 
 def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
@@ -173,13 +173,12 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 class FrameReplayBuffer:
     """Replay that stores each frame once. Each env has a ring of slots; slot j holds an observation's newest frame and
-    the transition that left it; its stack is slots j-3..j, zeros before its game's first frame. A game that ends
-    takes a slot more for its true final frame, which starts no transition: none spans a reset, and a truncation
-    bootstraps from where it stopped (CleanRL's issue 460). Frames live on `device`, the rest in NumPy on the host."""
+    the transition that left it; its stack is slots j-3..j, the zeros of slot `slots` before its game's first frame.
+    A game that ends takes a slot more for its true final frame, which starts no transition: none spans a reset, and
+    a truncation bootstraps from where it stopped (CleanRL's issue 460). Frames on `device`, the rest in NumPy."""
 
     def __init__(self, capacity: int, num_envs: int, device: torch.device, stack: int = 4, frame_shape=(84, 84)):
         self.slots, self.stack, shape = capacity // num_envs, stack, (num_envs, capacity // num_envs)
-        # One frame more per env, never written: the zeros before a game's first frame.
         self.frames = torch.zeros((num_envs, self.slots + 1, *frame_shape), dtype=torch.uint8, device=device)
         self.actions, self.rewards = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
         self.terminated, self.starts_transition = np.zeros(shape, bool), np.zeros(shape, bool)
@@ -296,6 +295,7 @@ def train(args: Args, run: "Run") -> None:
     """DQN's loop: act epsilon-greedily; while the envs play, the gradient steps and target updates due; store.
     `run`, the plumbing below, logs, checkpoints, restores a resumed run and asks the loop to stop."""
     envs = make_envs(args.env_id, args.num_envs)
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # a reset inside step(), the final obs in infos
     n_actions, device = envs.single_action_space.n, run.device
     use_graphs = args.cuda_graphs and device.type == "cuda" and run.buffer_device == device
     q_network = QNetwork(n_actions).to(device)
