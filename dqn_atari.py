@@ -370,7 +370,8 @@ class Run:
         self.args, self.checkpoint, self.stop_signal, self.recent_returns = args, checkpoint, None, []
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
-        fits = FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs) < 0.8 * free_memory(self.device.type)
+        need = FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)
+        fits = self.device.type == "cuda" and need < 0.8 * torch.cuda.mem_get_info()[0]
         self.buffer_device = self.device if fits else torch.device("cpu")  # the GPU's memory when it fits there
         random.seed(args.seed)  # one seed feeds every stream
         np.random.seed(args.seed)
@@ -573,18 +574,12 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: not an ALE (Atari) game; for vector observations use dqn.py")
     if len(obs_space.shape) != 3 or obs_space.shape[2] != 3 or game._frameskip != 1:
         fail(f"--env-id {args.env_id}: not the RGB screen of a game without a frame-skip of its own (NoFrameskip-v4)")
-    free = max(free_memory("cpu"), free_memory("cuda") if torch.cuda.is_available() and args.cuda else 0)
+    with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
+        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    free = max(free, torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else 0)  # or the GPU's
     if (need := FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
     return args, checkpoint
-
-
-def free_memory(device_type: str) -> int:
-    """Bytes free on the GPU ("cuda": CUDA's count) or the host (Linux's estimate of what new allocations can take)."""
-    if device_type == "cuda":
-        return torch.cuda.mem_get_info()[0]
-    with open("/proc/meminfo") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
 
 
 def fail(message: str) -> None:

@@ -191,6 +191,7 @@ def plot(curves: dict, path: Path) -> None:
             ax.fill_between(grid, values.min(0), values.max(0), alpha=0.2)
         ax.set_title(env_id)
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k")
         ax.set_ylabel("episodic return")
         ax.legend(fontsize=8)
     fig.tight_layout()
