@@ -13,6 +13,7 @@ Prints a table and writes docs/q_estimates.png. Asserts nothing.
 import argparse
 import csv
 import importlib.util
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,10 @@ def train(script: str, env_id: str, seed: int) -> Path:
     if not done:
         cwd.mkdir(parents=True, exist_ok=True)
         flags = ["--env-id", env_id, "--seed", str(seed), "--save-model", "--eval-episodes", "1"]
-        subprocess.run([sys.executable, str(ROOT / script), *flags], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))  # parallel runs: a thread each
+        subprocess.run(
+            [sys.executable, str(ROOT / script), *flags], cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL
+        )
         done = sorted(cwd.glob(f"runs/*/{script[:-3]}.pt"))
     return done[-1].parent
 
