@@ -1,6 +1,6 @@
 """Atari speed of dqn_atari.py: env-only and learning steps per second, against SB3's DQN and the old env stack.
 
-    python benchmark/atari.py sps --num-envs 4 --old-stack       # this CPU: ours against SB3's wrappers, env-only
+    python benchmark/atari.py sps --num-envs 4 --old-stack --rounds 5   # this CPU: ours against SB3's wrappers
     python benchmark/atari.py sps --num-envs 1 --sb3             # ours and SB3's DQN("CnnPolicy"), one env each
     python benchmark/atari.py sps --device cuda --num-envs 16 --learning-steps 400000   # a GPU: 16 envs
     python benchmark/atari.py memory                             # peak RSS of two runs that differ in --buffer-size
@@ -144,6 +144,7 @@ def main():
     parser.add_argument("--old-stack", action="store_true", help="also time the env stack of before, env-only")
     parser.add_argument("--old-script", action="store_true", help="also time the script before ALE's vector env")
     parser.add_argument("--sb3", action="store_true", help="also time SB3's DQN, both phases")
+    parser.add_argument("--rounds", type=int, default=1, help="env-only comparisons, interleaved; their median ratio")
     a = parser.parse_args()
     if a.what == "memory":
         sizes, peaks = (2_000, 12_000), []
@@ -163,19 +164,29 @@ def main():
         "learning": (["--exploration-fraction", str(env_steps / total), "--total-timesteps", str(total)], env_steps),
     }
     print(f"{a.env_id}, {a.num_envs} env(s), {a.device}: env-only {env_steps:,} steps, learning {a.learning_steps:,}")
-    figures = {}
-    for phase, (flags, start) in runs.items():
+    figures, ratios = {}, {}
+
+    def time_ours(phase: str) -> None:
+        flags, start = runs[phase]
         run_dir = run_ours(f"sps-{phase}-{a.num_envs}-{a.device}", [*common, *flags])
         figures[phase] = phase_sps(run_dir, start + 100 * a.num_envs, env_steps if phase == "env-only" else total)
         print(f"dqn_atari.py {phase}: {figures[phase]:,.0f} SPS", flush=True)
-    others = {}
-    if a.old_stack:
-        others["ALE's vector env alone, random actions (the ceiling)"] = bare_sps(a.env_id, a.num_envs, env_steps)
-        others["the old env stack alone, random actions"] = old_stack_sps(a.env_id, a.num_envs, env_steps)
-    if a.old_script:
-        others["dqn_atari.py at 0e08ccf (the old env stack), env-only"] = old_script_sps(a, env_steps)
-    for name, sps in others.items():
-        print(f"{name}: {sps:,.0f} SPS; dqn_atari.py env-only is {figures['env-only'] / sps:.2f}x")
+
+    for round_ in range(1, a.rounds + 1):  # rounds interleave the env stacks: the machine's speed drifts in between
+        time_ours("env-only")
+        others = {}
+        if a.old_stack:
+            others["ALE's vector env alone, random actions (the ceiling)"] = bare_sps(a.env_id, a.num_envs, env_steps)
+            others["the old env stack alone, random actions"] = old_stack_sps(a.env_id, a.num_envs, env_steps)
+        if a.old_script:
+            others["dqn_atari.py at 0e08ccf (the old env stack), env-only"] = old_script_sps(a, env_steps)
+        for name, sps in others.items():
+            ratios.setdefault(name, []).append(figures["env-only"] / sps)
+            print(f"round {round_}: {name}: {sps:,.0f} SPS; dqn_atari.py env-only is {ratios[name][-1]:.2f}x")
+    time_ours("learning")
+    for name, values in ratios.items() if a.rounds > 1 else ():
+        print(f"dqn_atari.py env-only against {name}: median {np.median(values):.2f}x over {a.rounds} rounds "
+              f"({', '.join(f'{r:.2f}' for r in values)})")  # fmt: skip
     if a.sb3:
         theirs = sb3_sps(a.env_id, a.num_envs, env_steps, total, a.device)
         for phase, sps in zip(figures, theirs, strict=True):
