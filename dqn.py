@@ -64,7 +64,7 @@ class Args:
     """fraction of total_timesteps over which epsilon falls linearly from start_e to end_e (8k steps; CleanRL 0.5)"""
     learning_starts: int = 1_000
     """env steps of play before the first gradient step (SB3 zoo's CartPole value; CleanRL 10k)"""
-    train_frequency: int = 3
+    train_frequency: int = 4
     """env steps between gradient steps (tuned; CleanRL 10)"""
     max_grad_norm: float = 1.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (tuned; CleanRL off)"""
