@@ -2,14 +2,14 @@
 
     python benchmark/cartpole.py solve --seeds 400 401 402          # one run at a time, as `python dqn.py` runs
     python benchmark/cartpole.py solve --script double_dqn.py --seeds 400 401 -- --total-timesteps 60000
-    python benchmark/cartpole.py sps                                # steps/s at CleanRL's settings, ours vs SB3
+    python benchmark/cartpole.py sps --rounds 3                     # steps/s at CleanRL's settings, ours vs SB3
     python benchmark/cartpole.py sps --device cuda                  # the same with both on the GPU
 
 `solve` runs the script with its defaults (flags after `--` are added) one seed at a time, with torch's own thread
 settings, and prints per seed: the env step and wall seconds (from the start of training) at which the mean of
 the last 20 training returns first reaches 475, the mean of the last 20 returns, and the whole process's wall
-time. `sps` times dqn.py and SB3's DQN with CleanRL's CartPole hyperparameters (shortened to 50k steps).
-Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
+time. `sps` times dqn.py and SB3's DQN with CleanRL's CartPole hyperparameters (shortened to 50k steps), in turn,
+`--rounds` times. Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 """
 
 import argparse
@@ -75,26 +75,33 @@ def solve(a) -> None:
 
 
 def sps(a) -> None:
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in CLEANRL.items()] + ["--hidden-sizes", "120", "84"]
-    flags += ["--no-amsgrad", "--lr-decay-fraction", "0", "--max-grad-norm", "0"]  # CleanRL: plain Adam, MSE aside
-    _, run_dir = run("dqn.py", [*flags, "--cuda" if a.device == "cuda" else "--no-cuda"], RESULTS / "sps")
-    with open(run_dir / "metrics.csv", newline="") as f:
-        ours = [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "charts/SPS"][-1]
-
+    """dqn.py and SB3's DQN in alternation, `--rounds` times (this machine's speed drifts): each round's ratio, then
+    the median."""
     import gymnasium as gym
     from stable_baselines3 import DQN
 
-    h = CLEANRL
-    model = DQN("MlpPolicy", gym.make("CartPole-v1"), learning_rate=h["learning_rate"], buffer_size=h["buffer_size"],
-                learning_starts=h["learning_starts"], batch_size=h["batch_size"], gamma=h["gamma"], tau=h["tau"],
-                target_update_interval=h["target_network_frequency"], train_freq=h["train_frequency"],
-                exploration_final_eps=h["end_e"], exploration_fraction=h["exploration_fraction"],
-                policy_kwargs=dict(net_arch=[120, 84]), seed=1, device=a.device)  # fmt: skip
-    start = time.time()
-    model.learn(h["total_timesteps"])
-    theirs = h["total_timesteps"] / (time.time() - start)
-    print(f"CartPole-v1, CleanRL's settings, 50k steps, {a.device}: dqn.py {ours:,.0f} SPS, SB3 {theirs:,.0f} SPS, "
-          f"{ours / theirs:.2f}x (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})")  # fmt: skip
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in CLEANRL.items()] + ["--hidden-sizes", "120", "84"]
+    flags += ["--no-amsgrad", "--lr-decay-fraction", "0", "--max-grad-norm", "0"]  # CleanRL: plain Adam, MSE aside
+    h, ratios = CLEANRL, []
+    for round_ in range(1, a.rounds + 1):
+        _, run_dir = run("dqn.py", [*flags, "--cuda" if a.device == "cuda" else "--no-cuda"], RESULTS / "sps")
+        with open(run_dir / "metrics.csv", newline="") as f:
+            ours = [float(r["value"]) for r in csv.DictReader(f) if r["metric"] == "charts/SPS"][-1]
+        model = DQN("MlpPolicy", gym.make("CartPole-v1"), learning_rate=h["learning_rate"], seed=1, device=a.device,
+                    buffer_size=h["buffer_size"], learning_starts=h["learning_starts"], batch_size=h["batch_size"],
+                    gamma=h["gamma"], tau=h["tau"], target_update_interval=h["target_network_frequency"],
+                    train_freq=h["train_frequency"], exploration_final_eps=h["end_e"],
+                    exploration_fraction=h["exploration_fraction"], policy_kwargs=dict(net_arch=[120, 84]))  # fmt: skip
+        start = time.time()
+        model.learn(h["total_timesteps"])
+        theirs = h["total_timesteps"] / (time.time() - start)
+        ratios.append(ours / theirs)
+        threads = os.environ.get("OMP_NUM_THREADS", "unset")
+        print(f"round {round_}: CartPole-v1, CleanRL's settings, 50k steps, {a.device}: dqn.py {ours:,.0f} SPS, "
+              f"SB3 {theirs:,.0f} SPS, {ours / theirs:.2f}x (OMP_NUM_THREADS={threads})")  # fmt: skip
+    if a.rounds > 1:
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
+        print(f"dqn.py against SB3: median {np.median(ratios):.2f}x over {a.rounds} rounds ({spread})")
 
 
 def main(argv=None) -> None:
@@ -106,6 +113,7 @@ def main(argv=None) -> None:
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[400, 401, 402])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--rounds", type=int, default=1, help="sps: rounds of dqn.py then SB3; their median ratio")
     a = parser.parse_args(argv)
     a.flags = flags
     {"solve": solve, "sps": sps}[a.what](a)
