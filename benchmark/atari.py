@@ -3,6 +3,7 @@
     python benchmark/atari.py sps --num-envs 4 --old-stack --rounds 5   # this CPU: ours against SB3's wrappers
     python benchmark/atari.py sps --num-envs 1 --sb3             # ours and SB3's DQN("CnnPolicy"), one env each
     python benchmark/atari.py sps --device cuda --num-envs 16 --learning-steps 400000   # a GPU: 16 envs
+    python benchmark/atari.py sps --device cuda --num-envs 1 --learning-steps 8000 --eager  # what CUDA graphs gain
     python benchmark/atari.py memory                             # peak RSS of two runs that differ in --buffer-size
 
 `sps` runs dqn_atari.py with CleanRL's Atari hyperparameters (batch 32, train every 4 env steps, target copy every
@@ -12,7 +13,8 @@ actions and nothing else, ALE's vector env alone (the ceiling of ours) and the e
 (SB3's AtariWrapper and gymnasium's FrameStackObservation in a same-step SyncVectorEnv, as many envs): an upper
 bound of what that script's env-only phase could do. `--old-script` times that script's env-only phase itself
 (git commit 0e08ccf). `--sb3` times SB3's DQN on its own Atari env stack, both phases (random actions before
-learning starts). Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
+learning starts). `--eager` times the learning phase again with `--no-cuda-graphs`: what the graphs gain.
+Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 """
 
 import argparse
@@ -144,6 +146,7 @@ def main():
     parser.add_argument("--old-stack", action="store_true", help="also time the env stack of before, env-only")
     parser.add_argument("--old-script", action="store_true", help="also time the script before ALE's vector env")
     parser.add_argument("--sb3", action="store_true", help="also time SB3's DQN, both phases")
+    parser.add_argument("--eager", action="store_true", help="also time learning without CUDA graphs: their gain")
     parser.add_argument("--rounds", type=int, default=1, help="env-only comparisons, interleaved; their median ratio")
     a = parser.parse_args()
     if a.what == "memory":
@@ -163,13 +166,14 @@ def main():
         "env-only": (["--start-e", "1", "--end-e", "1", "--total-timesteps", str(env_steps + a.num_envs)], 0),
         "learning": (["--exploration-fraction", str(env_steps / total), "--total-timesteps", str(total)], env_steps),
     }
+    runs["learning-eager"] = ([*runs["learning"][0], "--no-cuda-graphs"], env_steps)  # the same run, no graphs
     print(f"{a.env_id}, {a.num_envs} env(s), {a.device}: env-only {env_steps:,} steps, learning {a.learning_steps:,}")
     figures, ratios = {}, {}
 
     def time_ours(phase: str) -> None:
         flags, start = runs[phase]
         run_dir = run_ours(f"sps-{phase}-{a.num_envs}-{a.device}", [*common, *flags])
-        figures[phase] = phase_sps(run_dir, start + 100 * a.num_envs, env_steps if phase == "env-only" else total)
+        figures[phase] = phase_sps(run_dir, start + 100 * a.num_envs, total if start else env_steps)
         print(f"dqn_atari.py {phase}: {figures[phase]:,.0f} SPS", flush=True)
 
     for round_ in range(1, a.rounds + 1):  # rounds interleave the env stacks: the machine's speed drifts in between
@@ -184,12 +188,15 @@ def main():
             ratios.setdefault(name, []).append(figures["env-only"] / sps)
             print(f"round {round_}: {name}: {sps:,.0f} SPS; dqn_atari.py env-only is {ratios[name][-1]:.2f}x")
     time_ours("learning")
+    if a.eager:  # a speed trick stays only if it pays: the graphs' share of learning SPS
+        time_ours("learning-eager")
+        print(f"CUDA graphs: learning {figures['learning'] / figures['learning-eager']:.2f}x the eager step's SPS")
     for name, values in ratios.items() if a.rounds > 1 else ():
         print(f"dqn_atari.py env-only against {name}: median {np.median(values):.2f}x over {a.rounds} rounds "
               f"({', '.join(f'{r:.2f}' for r in values)})")  # fmt: skip
     if a.sb3:
         theirs = sb3_sps(a.env_id, a.num_envs, env_steps, total, a.device)
-        for phase, sps in zip(figures, theirs, strict=True):
+        for phase, sps in zip(("env-only", "learning"), theirs, strict=True):
             print(f"SB3 DQN {phase}: {sps:,.0f} SPS; dqn_atari.py is {figures[phase] / sps:.2f}x")
 
 
