@@ -124,8 +124,7 @@ class QNetwork(nn.Module):
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
     """Epsilon at env step t: linear from start_e at t = 0 to end_e at t = duration, constant after."""
-    slope = (end_e - start_e) / duration
-    return max(slope * t + start_e, end_e)
+    return max((end_e - start_e) / duration * t + start_e, end_e)
 
 
 def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> float:
@@ -163,10 +162,11 @@ def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_values: torc
 
 
 def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target; an exact copy when tau == 1."""
+    """target <- tau * online + (1 - tau) * target, buffers too (BatchNorm statistics); an exact copy when tau == 1."""
+    online = [*q_network.parameters(), *q_network.buffers()]
     with torch.no_grad():
-        for target_param, param in zip(target_network.parameters(), q_network.parameters(), strict=True):
-            target_param.lerp_(param, tau)
+        for target_value, value in zip([*target_network.parameters(), *target_network.buffers()], online, strict=True):
+            target_value.lerp_(value, tau) if target_value.is_floating_point() else target_value.copy_(value)
 
 
 class ReplayBuffer:
@@ -219,7 +219,7 @@ def train(args: Args, run: "Run") -> None:
 
     q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
-    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
+    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device).eval()  # targets: no dropout
     target_network.load_state_dict(q_network.state_dict())
     rb = ReplayBuffer(args.buffer_size, obs_dim)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
@@ -258,8 +258,9 @@ def train(args: Args, run: "Run") -> None:
             loss.backward()
             if args.max_grad_norm > 0:
                 nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate
+            if args.lr_decay_fraction > 0:  # sets every group's rate; at 0 the optimizer's (or a scheduler's) stand
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate
             optimizer.step()
             counters["gradient_steps"] += 1
 
@@ -412,7 +413,7 @@ class Run:
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     """Play `eval_episodes` episodes with the saved weights, epsilon-greedy at `eval_epsilon`; their returns."""
     env, rng, returns = make_env(args.env_id, 0, False, "")(), np.random.default_rng(args.seed + 1), []
-    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes).to(device)
+    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes).to(device).eval()
     q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     for episode in range(args.eval_episodes):
         (obs, _), done, returns = env.reset(seed=args.seed + 1 if episode == 0 else None), False, returns + [0.0]

@@ -165,10 +165,11 @@ def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_values: torc
 
 
 def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
-    """target <- tau * online + (1 - tau) * target; an exact copy when tau == 1."""
+    """target <- tau * online + (1 - tau) * target, buffers too (BatchNorm statistics); an exact copy when tau == 1."""
+    online = [*q_network.parameters(), *q_network.buffers()]
     with torch.no_grad():
-        for target_param, param in zip(target_network.parameters(), q_network.parameters(), strict=True):
-            target_param.lerp_(param, tau)
+        for target_value, value in zip([*target_network.parameters(), *target_network.buffers()], online, strict=True):
+            target_value.lerp_(value, tau) if target_value.is_floating_point() else target_value.copy_(value)
 
 
 class FrameReplayBuffer:
@@ -246,19 +247,23 @@ class FrameReplayBuffer:
 # more than the GPU; a replay launches them at once, with the tensors and values of its capture (docs/atari.md). ---
 class CudaGraphed:
     """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed; outputs are valid until the
-    next call. Before each replay `reads` is compared with its value at capture; a change means a new capture: a layer
-    or weights replaced, a training flag, the optimizer or its param groups (a learning-rate schedule), `args` or
-    numbers in fn's closure (a gamma schedule), non-tensor inputs. After 5 captures fn runs eagerly, for good."""
+    next call. A change in `reads` since the capture means a new one: a layer or weights replaced, the modules' numbers
+    (training flags), the optimizer, its state or param groups (a learning-rate schedule), `args`, fn's closure (a
+    gamma schedule, an object rebound), non-tensor inputs. All else is frozen (a branch on other state, a CPU tensor):
+    edit those with --no-cuda-graphs. After 5 captures fn runs eagerly, for good."""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
         self.enabled, self.graph, self.captures, self.eager_calls = enabled, None, 0, warmup
 
     def reads(self, inputs) -> tuple:
-        tensors = [t.data_ptr() for m in self.modules for t in (*m.parameters(), *m.buffers())]
-        flags = [m.training for module in self.modules for m in module.modules()]
+        modules, number = [m for module in self.modules for m in module.modules()], (int, float, np.generic)
+        own = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values()) if t is not None]  # fast
+        state = getattr(self.optimizer, "state", {}).values()  # an optimizer reset frees the memory a replay writes
+        tensors = [t.data_ptr() for t in own] + [t.data_ptr() for s in state for t in s.values() if torch.is_tensor(t)]
+        flags = [v for m in modules for v in vars(m).values() if isinstance(v, number)]  # training flags among them
         groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
-        closure = [c.cell_contents for c in self.fn.__closure__ or () if isinstance(c.cell_contents, (int, float))]
+        closure = [v if isinstance(v := c.cell_contents, number) else id(v) for c in self.fn.__closure__ or ()]
         values = [v for v in (*groups, *vars(self.args).values(), *closure, *inputs) if not torch.is_tensor(v)]
         return tensors, flags, id(self.optimizer), values
 
@@ -300,7 +305,7 @@ def train(args: Args, run: "Run") -> None:
     use_graphs = args.cuda_graphs and device.type == "cuda" and run.buffer_device == device
     q_network = QNetwork(n_actions).to(device)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True, capturable=use_graphs)
-    target_network = QNetwork(n_actions).to(device)
+    target_network = QNetwork(n_actions).to(device).eval()  # targets: no dropout
     target_network.load_state_dict(q_network.state_dict())
     rb = FrameReplayBuffer(args.buffer_size, args.num_envs, run.buffer_device)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
@@ -443,10 +448,11 @@ class Run:
                 from gymnasium.utils.save_video import save_video  # moviepy: only for --capture-video
 
                 save_video(self.video, self.video_folder, lambda _: True, episode_index=k, fps=15)
-            self.video, self.video_games = ([], k + 1) if i == 0 else (self.video, k)
+            self.video, self.video_games = ([], k + 1) if i == 0 else (self.video, self.video_games)
 
     def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
-        if self.counters["gradient_steps"] % 100 == 0:  # reading the GPU waits for it: every 100th step only
+        last = step >= self.args.total_timesteps  # and the last env step's: a NaN from before it would persist there
+        if self.counters["gradient_steps"] % 100 == 0 or last:  # reading the GPU waits for it: every 100th step only
             if not np.isfinite(value := loss.item()):
                 raise FloatingPointError(f"non-finite TD loss ({value}) by env step {step:,} (read every 100 steps)")
             self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
@@ -511,7 +517,7 @@ class Run:
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     """Play `eval_episodes` whole games with the saved weights, epsilon-greedy at `eval_epsilon`; their raw scores."""
     envs, rng, scores = make_envs(args.env_id, 1), np.random.default_rng(args.seed + 1), [0.0]
-    q_network = QNetwork(envs.single_action_space.n).to(device)
+    q_network = QNetwork(envs.single_action_space.n).to(device).eval()
     q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     obs, infos = envs.reset(seed=args.seed + 1)
     while len(scores) <= args.eval_episodes:

@@ -1,6 +1,7 @@
 """dqn_atari.py: ALE's vector env as the loop reads it, the frame-sharing replay memory against the env's own stacks,
 the gradient step by hand, short runs, and what makes a CUDA graph capture again."""
 
+import copy
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import torch
 import torch.nn as nn
 import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 600 frames)
 from conftest import DEVICE, ROOT, load_script, only_run_dir, read_metrics, run_script, script_env, summary
+from gymnasium.utils import save_video
 
 atari = load_script("dqn_atari.py")
 TOY = ["--env-id", "toy_envs:ToyBreakout-v0"]
@@ -262,14 +264,19 @@ def test_a_graph_is_captured_again_when_what_it_reads_changes():
     """`reads` changes with every edit that a replay would otherwise miss (checked here on the CPU, without graphs)."""
     net, optimizer, args, step, graphed = graphed_step("cpu")
     x = (torch.ones(3, 4),)
+    step(*x)  # the optimizer's state exists once it has stepped
     before = graphed.reads(x)
     assert graphed.reads(x) == before
     edits = [
         lambda: optimizer.param_groups[0].update(lr=5e-3),  # a learning-rate schedule
         lambda: setattr(args, "gamma", 0.5),  # a value of args
         lambda: set_closure_value(step, "gamma", 0.5),  # a value the step reads from its closure
+        lambda: set_closure_value(step, "gamma", np.float32(0.25)),  # a NumPy scalar there
         lambda: net.__setitem__(2, nn.Linear(8, 2)),  # a layer replaced
         lambda: net.eval(),  # a training flag
+        lambda: setattr(net[0], "temperature", 2.0),  # a number a researcher's layer reads
+        lambda: optimizer.state.clear(),  # an optimizer reset: the memory a replay writes is freed
+        lambda: set_closure_value(step, "net", copy.deepcopy(net)),  # an object the step reads, rebound
     ]
     for edit in edits:
         edit()
@@ -304,6 +311,25 @@ def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_ru
     for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert runs[0][4].captures == 4  # at the start, then after the rate, gamma and the layer changed
+
+
+def test_a_non_finite_loss_in_the_last_steps_is_caught(workdir):
+    """The loss is read every 100th gradient step and at the last env step. Weights blown up by the first (read) of
+    25 gradient steps give non-finite losses after it, and the last read ends the run with exit code 1."""
+    proc = run_script("dqn_atari.py", *TOY, *SHORT, "--learning-rate", "1e30", cwd=workdir, check=False)
+    assert proc.returncode == 1 and "non-finite TD loss" in proc.stderr, proc.stderr
+
+
+def test_video_games_are_counted_when_envs_end_together(workdir, monkeypatch):
+    """Env 0's games are numbered 0, 1, 2, ... and games 0, 1 and 8 recorded, also when env 1 ends in the same step."""
+    saved = []
+    monkeypatch.setattr(save_video, "save_video", lambda *args, episode_index, fps: saved.append(episode_index))
+    monkeypatch.chdir(workdir)
+    run, frame = atari.Run(atari.Args(capture_video=True, num_envs=2), None), np.zeros((84, 84), np.uint8)
+    for _ in range(9):
+        run.log_games(0, np.zeros(2), np.array([False, False]), frame)
+        run.log_games(0, np.zeros(2), np.array([True, True]), frame)
+    assert run.finish() == 0 and saved == [0, 1, 8] and run.video_games == 9
 
 
 def test_ctrl_c_to_the_process_group_checkpoints(workdir):

@@ -136,6 +136,17 @@ def test_soft_update_arithmetic(any_script):
     )  # tau = 1: exact copy
 
 
+def test_soft_update_moves_buffers_too(any_script):
+    """A BatchNorm edit: the target's running statistics follow the online ones as its weights do; counts are copied."""
+    target, online = nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    with torch.no_grad():
+        online.running_mean.fill_(4.0)
+        online.num_batches_tracked.fill_(7)
+    any_script.soft_update(target, online, 0.25)
+    assert torch.equal(target.running_mean, torch.full((3,), 1.0))  # 0.25 * 4 + 0.75 * 0
+    assert torch.equal(target.running_var, torch.ones(3)) and target.num_batches_tracked.item() == 7
+
+
 def fill(buffer, steps, num_envs, first_step=0):
     """Add `steps` vector steps whose obs encode (step, env): obs = [10 * step + env, -1], next_obs = obs + 1."""
     for step in range(first_step, first_step + steps):

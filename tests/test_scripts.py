@@ -508,6 +508,27 @@ def test_edited_networks_act_and_learn_with_their_current_weights(script, edit, 
     assert len(returns) == 1500 and returns[-500:] == [1.0] * 500  # greedy (epsilon 0) from env step 450
 
 
+def test_a_researchers_learning_rate_stands_without_the_decay(script, workdir, monkeypatch):
+    """With --lr-decay-fraction 0 the loop leaves the optimizer's rate alone: one that a scheduler-like edit lowers
+    after each Adam step is the rate used and logged (the loop used to set the base rate before every step)."""
+    module = load_script(script)
+
+    class DecayingAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            super().step(closure)
+            for group in self.param_groups:
+                group["lr"] *= 0.99
+
+    monkeypatch.setattr(module.torch.optim, "Adam", DecayingAdam)
+    monkeypatch.chdir(workdir)
+    args = module.Args(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200, lr_decay_fraction=0.0)
+    run = module.Run(args, None)
+    module.train(args, run)
+    assert run.finish() == 0 and run.counters["gradient_steps"] == 50
+    logged = read_metrics(only_run_dir(workdir), "charts/learning_rate")[-1]
+    assert float(logged["value"]) == pytest.approx(args.learning_rate * 0.99**50, rel=1e-9)
+
+
 def test_metrics_csv_header_and_wall_time(script, workdir):
     run_script(script, *SHORT, cwd=workdir)
     run_dir = only_run_dir(workdir)
