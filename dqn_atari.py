@@ -3,11 +3,10 @@
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518; TD target
 r + gamma * max_a Q_target(s', a). This is `dqn.py` with the Nature CNN, ALE's C++ `AtariVectorEnv` (the DQN
 preprocessing in its threads) and a replay memory that stores each frame once. A life loss ends the episode for
-learning, rewards are clipped to their sign, `charts/episodic_return` is a whole game's raw score. The envs play
-each step while the learner trains, so a transition joins the replay one env step later than in `dqn.py`; on a
-GPU, action choice and gradient step are replayed CUDA graphs. Read top to bottom: flags, the algorithm, `train`,
-then the run plumbing. Departures from CleanRL's dqn_atari.py and SB3's AtariWrapper, with reasons: docs/atari.md.
-The contract of the three scripts: SPEC.md (as in dqn.py: tyro's box for a wrongly typed flag, exit code 2).
+learning, rewards are clipped to their sign, `charts/episodic_return` is a whole game's raw score. The envs play each
+step while the learner trains: a transition joins the replay one env step later than in `dqn.py`. On a GPU, acting and
+learning are replayed CUDA graphs. Departures from CleanRL and SB3's AtariWrapper, with reasons: docs/atari.md; the
+contract: SPEC.md (as in dqn.py, a wrongly typed flag gets tyro's box, exit code 2).
 """
 
 import contextlib
@@ -243,14 +242,12 @@ class FrameReplayBuffer:
             getattr(self, name)[...] = value if name == "frames" else value.numpy()
 
 
-# --- speed: CUDA graphs, on CUDA only. An eager gradient step launches dozens of small kernels, each costing the CPU
-# more than the GPU; a replay launches them at once, with the tensors and values of its capture (docs/atari.md). ---
+# --- speed: CUDA graphs, on CUDA only: a replay launches an eager step's dozens of small kernels at once. ---
 class CudaGraphed:
     """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed; outputs are valid until the
-    next call. A change in `reads` since the capture means a new one: a layer or weights replaced, the modules' numbers
-    (training flags), the optimizer, its state or param groups (a learning-rate schedule), `args`, fn's closure (a
-    gamma schedule, an object rebound), non-tensor inputs. All else is frozen (a branch on other state, a CPU tensor):
-    edit those with --no-cuda-graphs. After 5 captures fn runs eagerly, for good."""
+    next call. A change in `reads` since the capture means a new one: layers or weights replaced, module numbers (the
+    training flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule, an
+    object rebound), non-tensor inputs; docs/atari.md. What else fn reads is frozen: edit it with --no-cuda-graphs."""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -258,14 +255,13 @@ class CudaGraphed:
 
     def reads(self, inputs) -> tuple:
         modules, number = [m for module in self.modules for m in module.modules()], (int, float, np.generic)
-        own = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values()) if t is not None]  # fast
-        state = getattr(self.optimizer, "state", {}).values()  # an optimizer reset frees the memory a replay writes
-        tensors = [t.data_ptr() for t in own] + [t.data_ptr() for s in state for t in s.values() if torch.is_tensor(t)]
+        state = [t for s in getattr(self.optimizer, "state", {}).values() for t in s.values()]  # a reset frees these
+        tensors = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())] + state  # no recursion
         flags = [v for m in modules for v in vars(m).values() if isinstance(v, number)]  # training flags among them
         groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
         closure = [v if isinstance(v := c.cell_contents, number) else id(v) for c in self.fn.__closure__ or ()]
         values = [v for v in (*groups, *vars(self.args).values(), *closure, *inputs) if not torch.is_tensor(v)]
-        return tensors, flags, id(self.optimizer), values
+        return [t.data_ptr() for t in tensors if torch.is_tensor(t)], flags, id(self.optimizer), values
 
     def __call__(self, *inputs):
         device = next(self.modules[0].parameters()).device
@@ -297,8 +293,7 @@ class CudaGraphed:
 
 
 def train(args: Args, run: "Run") -> None:
-    """DQN's loop: act epsilon-greedily; while the envs play, the gradient steps and target updates due; store.
-    `run`, the plumbing below, logs, checkpoints, restores a resumed run and asks the loop to stop."""
+    """DQN's loop: act epsilon-greedily; while the envs play, the gradient steps and target updates due; store."""
     envs = make_envs(args.env_id, args.num_envs)
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # a reset inside step(), the final obs in infos
     n_actions, device = envs.single_action_space.n, run.device
@@ -406,6 +401,7 @@ class Run:
         self.tensorboard = SummaryWriter(self.dir)
         self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
+        self.unread_losses = None  # (env step, loss, batch-mean Q) of the last gradient step, until read
 
     def restore(self, state: dict) -> dict:
         """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
@@ -451,14 +447,20 @@ class Run:
             self.video, self.video_games = ([], k + 1) if i == 0 else (self.video, self.video_games)
 
     def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
-        last = step >= self.args.total_timesteps  # and the last env step's: a NaN from before it would persist there
-        if self.counters["gradient_steps"] % 100 == 0 or last:  # reading the GPU waits for it: every 100th step only
-            if not np.isfinite(value := loss.item()):
-                raise FloatingPointError(f"non-finite TD loss ({value}) by env step {step:,} (read every 100 steps)")
-            self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
+        self.unread_losses = (step, loss, q_taken_mean)  # the run's last is read at its end: a NaN persists to it
+        if self.counters["gradient_steps"] % 100 == 0:  # reading the GPU waits for it: every 100th step only
+            self.read_losses()
+
+    def read_losses(self) -> None:
+        (step, loss, q_taken_mean), self.unread_losses = self.unread_losses, None
+        if not np.isfinite(value := loss.item()):
+            raise FloatingPointError(f"non-finite TD loss ({value}) by env step {step:,} (read each 100 steps, at end)")
+        self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
 
     def step_done(self, prev_step: int, step: int, epsilon: float, learning_rate: float) -> None:
         self.counters["global_step"], total = step, self.args.total_timesteps
+        if step >= total and self.unread_losses is not None:
+            self.read_losses()
         sps = (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
         if events_due(prev_step, step, 100):
             self.log(step, {"charts/epsilon": epsilon, "charts/learning_rate": learning_rate, "charts/SPS": sps})

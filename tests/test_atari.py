@@ -233,7 +233,7 @@ def test_same_seed_same_run_with_threads_stepping_the_envs(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_graphs_give_the_eager_numbers(tmp_path):
-    """200 gradient steps: 3 eager warm-ups, then replays; losses are logged at steps 1 and 101."""
+    """200 gradient steps: 3 eager warm-ups, then replays; losses are logged at steps 1 and 101 and at the end."""
     longer = ["--total-timesteps", "1000"]
     graphed, eager = metrics_of_runs(tmp_path, [*longer, "--cuda-graphs"], [*longer, "--no-cuda-graphs"])
     assert count_losses(graphed) >= 2 and graphed == eager
@@ -272,6 +272,7 @@ def test_a_graph_is_captured_again_when_what_it_reads_changes():
         lambda: setattr(args, "gamma", 0.5),  # a value of args
         lambda: set_closure_value(step, "gamma", 0.5),  # a value the step reads from its closure
         lambda: set_closure_value(step, "gamma", np.float32(0.25)),  # a NumPy scalar there
+        lambda: set_closure_value(step, "gamma", np.float32(0.125)),  # and its next value
         lambda: net.__setitem__(2, nn.Linear(8, 2)),  # a layer replaced
         lambda: net.eval(),  # a training flag
         lambda: setattr(net[0], "temperature", 2.0),  # a number a researcher's layer reads
@@ -314,9 +315,11 @@ def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_ru
 
 
 def test_a_non_finite_loss_in_the_last_steps_is_caught(workdir):
-    """The loss is read every 100th gradient step and at the last env step. Weights blown up by the first (read) of
-    25 gradient steps give non-finite losses after it, and the last read ends the run with exit code 1."""
-    proc = run_script("dqn_atari.py", *TOY, *SHORT, "--learning-rate", "1e30", cwd=workdir, check=False)
+    """The loss is read every 100th gradient step and the last one at the run's end. Weights blown up by the first
+    (read) of 25 gradient steps give non-finite losses after it; the last gradient step comes 2 env steps before the
+    end, and its read at the end stops the run with exit code 1."""
+    flags = ["--total-timesteps", "302", "--learning-starts", "200", "--buffer-size", "1000", "--batch-size", "8"]
+    proc = run_script("dqn_atari.py", *TOY, *flags, "--learning-rate", "1e30", cwd=workdir, check=False)
     assert proc.returncode == 1 and "non-finite TD loss" in proc.stderr, proc.stderr
 
 

@@ -529,6 +529,28 @@ def test_a_researchers_learning_rate_stands_without_the_decay(script, workdir, m
     assert float(logged["value"]) == pytest.approx(args.learning_rate * 0.99**50, rel=1e-9)
 
 
+@pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
+def test_targets_and_evaluation_use_networks_in_eval_mode(name, workdir, monkeypatch):
+    """TD targets and --save-model's evaluation see the networks in eval mode, as an edit that adds dropout or
+    BatchNorm needs (no dropout, running statistics); the loop's own acting keeps the mode the researcher set."""
+    module, seen = load_script(name), {"target": set(), "greedy": []}
+    next_state_value, greedy_actions = module.next_state_value, module.greedy_actions
+    monkeypatch.setattr(
+        module, "next_state_value", lambda q, t, obs: seen["target"].add(t.training) or next_state_value(q, t, obs)
+    )
+    monkeypatch.setattr(
+        module, "greedy_actions", lambda q, *rest: seen["greedy"].append(q.training) or greedy_actions(q, *rest)
+    )
+    monkeypatch.chdir(workdir)
+    env = "toy_envs:ToyBreakout-v0" if name == "dqn_atari.py" else "toy_envs:ToyChain-v0"
+    flags = dict(total_timesteps=300, learning_starts=200, buffer_size=1000, batch_size=8, exploration_fraction=0.1)
+    args = module.Args(env_id=env, save_model=True, eval_episodes=1, **flags)
+    run = module.Run(args, None)
+    module.train(args, run)
+    assert run.finish() == 0 and seen["target"] == {False}
+    assert seen["greedy"][0] is True and seen["greedy"][-1] is False  # the loop's first action, evaluation's last
+
+
 def test_metrics_csv_header_and_wall_time(script, workdir):
     run_script(script, *SHORT, cwd=workdir)
     run_dir = only_run_dir(workdir)
