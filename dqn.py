@@ -129,9 +129,8 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
 
 def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> float:
     """Learning rate at env step t: `base`, then linear to 0 over the last `decay_fraction` of `total` env steps."""
-    if decay_fraction == 0:  # constant, also past the end (N envs can step past it)
-        return base
-    return base * min(1.0, max(0.0, (total - t) / (decay_fraction * total)))
+    fraction_left = min(1.0, max(0.0, (total - t) / (decay_fraction * total))) if decay_fraction else 1.0
+    return base * fraction_left  # clipped: N envs can step past the end
 
 
 def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
