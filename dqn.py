@@ -1,15 +1,14 @@
 """DQN with an MLP Q-network for vector observations: a single-file research baseline.
 
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518.
-TD target: r + gamma * max_a Q_target(s', a).
+TD target: the n-step return r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a); n = 1 is the paper's.
 Siblings: `double_dqn.py` is this file with another TD target; `dqn_atari.py` is DQN on Atari.
-Experience replay, epsilon-greedy on a linear schedule, a target network by Polyak averaging (tau = 1: the
-paper's hard copy). A termination ends bootstrapping; a time-limit truncation bootstraps from the true final
-observation. Read top to bottom: flags, the algorithm, `train` and its loop, then the run plumbing, which changes
-nothing the agent learns. Departures from CleanRL's dqn.py and their reasons: README.md. The contract of the three
-scripts: SPEC.md (one departure: tyro refuses a flag value of the wrong type in a box of several lines, exit code 2).
+Replay, epsilon-greedy on a linear schedule, a Polyak-averaged target network (tau = 1: the paper's hard copy). A
+termination ends bootstrapping; a truncation bootstraps from the true final obs. Read top to bottom: flags, algorithm,
+`train` and its loop, then run plumbing that changes nothing learned. Departures from CleanRL: README.md. See SPEC.md.
 """
 
+import collections
 import contextlib
 import os
 import random
@@ -50,7 +49,9 @@ class Args:
     """replay capacity in transitions (SB3 zoo's CartPole value; CleanRL 10k)"""
     gamma: float = 0.99
     """discount factor (CleanRL's default)"""
-    tau: float = 0.02
+    n_step: int = 3
+    """rewards summed before the bootstrap: sum_j<n gamma^j r_t+j + gamma^n V(s_t+n); 1: DQN's (tuned; CleanRL 1)"""
+    tau: float = 0.01
     """target update rate: target <- tau * online + (1 - tau) * target; 1: a hard copy (tuned; CleanRL 1)"""
     target_network_frequency: int = 4
     """env steps between target updates (tuned; CleanRL 500)"""
@@ -154,10 +155,10 @@ def next_state_value(q_network: nn.Module, target_network: nn.Module, next_obs: 
     return target_network(next_obs).max(dim=1).values
 
 
-def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_values: torch.Tensor, gamma: float):
-    """r + gamma * V(s'), with no bootstrap after a termination (a truncation does bootstrap)."""
-    assert rewards.shape == terminated.shape == next_values.shape and rewards.ndim == 1
-    return rewards + gamma * next_values * (1.0 - terminated)
+def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_values: torch.Tensor, discounts: torch.Tensor):
+    """r + discount * V(s'), no bootstrap after a termination (a truncation does); discount: gamma ** (steps in r)."""
+    assert rewards.shape == terminated.shape == next_values.shape == discounts.shape and rewards.ndim == 1
+    return rewards + discounts * next_values * (1.0 - terminated)
 
 
 def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> None:
@@ -169,34 +170,38 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 
 class ReplayBuffer:
-    """Circular buffer of transitions in host memory, a float32 row each: [obs, next_obs, action, reward, terminated].
-    Each transition keeps its own next_obs: a truncated step, its true final observation. Sampling: uniform."""
+    """Circular buffer of n-step transitions in host memory, a float32 row each: [obs, next_obs, action, reward,
+    terminated, discount] = [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j, terminated, gamma^k], k = n_step or fewer at an
+    episode's end (all its pending steps go in): no row spans a reset; a truncation keeps the true final obs."""
 
-    def __init__(self, capacity: int, obs_dim: int):
+    def __init__(self, capacity: int, obs_dim: int, num_envs: int, n_step: int, gamma: float):
         self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
+        self.n_step, self.gamma, self.pending = n_step, gamma, [collections.deque() for _ in range(num_envs)]
         self.data = torch.zeros((capacity, self.nbytes(1, obs_dim) // 4), dtype=torch.float32)
         self.store = self.data.numpy()  # the same memory: NumPy writes a row for a fraction of torch's cost
 
     @staticmethod
     def nbytes(capacity: int, obs_dim: int) -> int:
-        return capacity * (2 * obs_dim + 3) * 4
+        return capacity * (2 * obs_dim + 4) * 4
 
-    def add(self, obs, next_obs, actions, rewards, terminated) -> None:
-        """Store one vector step: n transitions, arrays with a leading env axis; the oldest are overwritten."""
-        rows = np.concatenate(
-            (obs, next_obs, actions[:, None], rewards[:, None], terminated[:, None]), axis=1, dtype=np.float32
-        )
-        n = len(rows)
-        assert rows.shape == (n, self.data.shape[1]) and n <= self.capacity
-        first = min(n, self.capacity - self.pos)  # rows that fit before the end; the rest wrap to the start
-        self.store[self.pos : self.pos + first] = rows[:first]
-        self.store[: n - first] = rows[first:]
-        self.pos, self.size = (self.pos + n) % self.capacity, min(self.size + n, self.capacity)
+    def add(self, obs, next_obs, actions, rewards, terminated, truncated) -> None:
+        """Add one vector step (arrays, a leading env axis; next_obs: the true final obs); store what it completes."""
+        for i, steps in enumerate(self.pending):
+            steps.append((obs[i], actions[i], rewards[i]))
+            while len(steps) == self.n_step or (steps and (terminated[i] or truncated[i])):
+                first_obs, action, _ = steps[0]
+                n_step_return = sum(self.gamma**j * reward for j, (_, _, reward) in enumerate(steps))
+                row = (action, n_step_return, terminated[i], self.gamma ** len(steps))
+                self.store[self.pos] = np.concatenate((first_obs, next_obs[i], row))
+                self.pos, self.size = (self.pos + 1) % self.capacity, min(self.size + 1, self.capacity)
+                steps.popleft()
 
     def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         rows = self.data[torch.from_numpy(rng.integers(self.size, size=batch_size))].to(device)
-        obs, next_obs, rest = rows.split([self.obs_dim, self.obs_dim, 3], dim=1)
-        return dict(obs=obs, next_obs=next_obs, actions=rest[:, 0].long(), rewards=rest[:, 1], terminated=rest[:, 2])
+        obs, next_obs, rest = rows.split([self.obs_dim, self.obs_dim, 4], dim=1)
+        actions, rewards, terminated, discounts = rest.unbind(dim=1)
+        return dict(obs=obs, next_obs=next_obs, actions=actions.long(), rewards=rewards, terminated=terminated,
+                    discounts=discounts)  # fmt: skip
 
     def state_dict(self) -> dict:
         return {"pos": self.pos, "size": self.size, "data": self.data[: self.size].clone()}
@@ -213,21 +218,19 @@ def train(args: Args, run: "Run") -> None:
         [make_env(args.env_id, i, args.capture_video, run.video_folder) for i in range(args.num_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,  # a finished env resets inside step(); its final obs is in infos
     )
-    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
 
     q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
     target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device).eval()  # targets: no dropout
     target_network.load_state_dict(q_network.state_dict())
-    rb = ReplayBuffer(args.buffer_size, obs_dim)
+    rb = ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
-    # A resumed run loads its checkpoint into these and goes on from its counters; a new one starts at 0.
     state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
-    counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))
+    counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))  # a resume loads into these
     global_step, learning_start = counters["global_step"], counters["learning_start_step"]
 
-    obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes, seeded by the step
+    obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes (none pending in rb)
     while global_step < args.total_timesteps and run.stop_signal is None:
         duration = args.exploration_fraction * args.total_timesteps
         epsilon = linear_schedule(args.start_e, args.end_e, duration, global_step)
@@ -240,7 +243,7 @@ def train(args: Args, run: "Run") -> None:
         real_next_obs = next_obs.copy()  # where an episode ended, next_obs is the reset one: store the true final obs
         for i in np.flatnonzero(terminations | truncations):
             real_next_obs[i] = infos["final_obs"][i]
-        rb.add(obs, real_next_obs, actions, rewards, terminations)
+        rb.add(obs, real_next_obs, actions, rewards, terminations, truncations)
         obs = next_obs
         run.log_episodes(global_step, rewards, terminations | truncations)
 
@@ -249,7 +252,7 @@ def train(args: Args, run: "Run") -> None:
             batch = rb.sample(args.batch_size, sample_rng, run.device)
             with torch.no_grad():
                 next_values = next_state_value(q_network, target_network, batch["next_obs"])
-                targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
+                targets = td_target(batch["rewards"], batch["terminated"], next_values, batch["discounts"])
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
             loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
             run.log_losses(global_step, loss, q_taken.detach().mean())  # a non-finite loss ends the run
@@ -280,12 +283,11 @@ class Run:
     """A run's folder, seeding, metrics (metrics.csv, TensorBoard, wandb), progress line, signals, checkpoints."""
 
     def __init__(self, args: Args, checkpoint: dict | None):
-        self.args, self.checkpoint, self.stop_signal, self.recent_returns = args, checkpoint, None, []
+        self.args, self.checkpoint, self.stop_signal, self.recent_returns, self.wandb = args, checkpoint, None, [], None
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
-        random.seed(args.seed)  # one seed feeds every stream
-        np.random.seed(args.seed)
-        torch.manual_seed(args.seed)
+        for seed_stream in (random.seed, np.random.seed, torch.manual_seed):  # one seed feeds every stream
+            seed_stream(args.seed)
         torch.backends.cudnn.deterministic = args.torch_deterministic  # torch >= 2.10: cuBLAS needs no workspace flag
         torch.use_deterministic_algorithms(args.torch_deterministic and self.device.type == "cuda")
         fresh = dict(global_step=0, gradient_steps=0, target_updates=0, episodes=0, elapsed=0.0)
@@ -299,7 +301,6 @@ class Run:
         self.name = checkpoint["run_name"] if checkpoint else os.path.basename(self.dir)
         resumed = f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""  # RecordVideo counts anew
         self.video_folder = f"videos/{self.name}{resumed}"
-        self.wandb = None
         if args.track:
             import wandb
 
@@ -445,7 +446,7 @@ def parse_args() -> tuple[Args, dict | None]:
         if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in names
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
-    positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
+    positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency", "n_step")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
     rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
     rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("gamma", "start_e", "end_e", "eval_epsilon")]
@@ -467,9 +468,8 @@ def parse_args() -> tuple[Args, dict | None]:
         if not ok:
             fail(f"--{name.replace('_', '-')} {getattr(args, name)!r}: must be {allowed}")
     try:
-        env = gym.make(args.env_id)
-        obs_space, act_space = env.observation_space, env.action_space
-        env.close()
+        with gym.make(args.env_id) as env:
+            obs_space, act_space = env.observation_space, env.action_space
     except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
         atari = "; for Atari use dqn_atari.py" * ("ALE/" in args.env_id or "NoFrameskip" in args.env_id)
         fail(f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e}){atari}")

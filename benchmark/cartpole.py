@@ -28,7 +28,7 @@ SOLVED = 475.0
 # CleanRL's dqn.py CartPole hyperparameters, 50k steps instead of 500k (exploration over the first half, as there).
 CLEANRL = dict(learning_rate=2.5e-4, buffer_size=10_000, learning_starts=10_000, batch_size=128, gamma=0.99, tau=1.0)
 CLEANRL |= dict(target_network_frequency=500, train_frequency=10, start_e=1.0, end_e=0.05, exploration_fraction=0.5)
-CLEANRL |= dict(total_timesteps=50_000)
+CLEANRL |= dict(total_timesteps=50_000, n_step=1)  # SB3: n_steps=1 by default
 
 
 def episode_returns(run_dir: Path) -> list[tuple[int, float, float]]:

@@ -78,13 +78,19 @@ def test_td_target_terminated_and_truncated(any_script):
     rewards = torch.tensor([1.0, 2.0, 3.0])
     terminated = torch.tensor([0.0, 1.0, 0.0])  # the third is a truncation: it still bootstraps
     next_values = torch.tensor([10.0, 20.0, 30.0])
-    target = any_script.td_target(rewards, terminated, next_values, 0.9)
+    target = any_script.td_target(rewards, terminated, next_values, torch.full((3,), 0.9))
     assert torch.equal(target, torch.tensor([1.0 + 9.0, 2.0, 3.0 + 27.0]))
+
+
+def test_td_target_discounts_each_sample_by_its_own_steps(script):
+    """n-step rows: the bootstrap is discounted by gamma ** k, k the steps the stored return sums."""
+    target = script.td_target(torch.ones(3), torch.zeros(3), torch.full((3,), 8.0), torch.tensor([0.5, 0.25, 0.125]))
+    assert torch.equal(target, torch.tensor([5.0, 3.0, 2.0]))
 
 
 def test_td_target_refuses_mismatched_shapes(any_script):
     with pytest.raises(AssertionError):
-        any_script.td_target(torch.zeros(4), torch.zeros(4), torch.zeros(4, 1), 0.99)
+        any_script.td_target(torch.zeros(4), torch.zeros(4), torch.zeros(4, 1), torch.full((4,), 0.99))
 
 
 def linear_net(weight) -> nn.Module:
@@ -106,7 +112,7 @@ def test_dqn_next_value_is_target_max(name):
     dqn = load_script(name)
     assert torch.equal(dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), torch.tensor([9.0]))
     target = dqn.td_target(
-        torch.tensor([1.0]), torch.tensor([0.0]), dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), 0.5
+        torch.tensor([1.0]), torch.tensor([0.0]), dqn.next_state_value(ONLINE, TARGET, NEXT_OBS), torch.tensor([0.5])
     )
     assert torch.equal(target, torch.tensor([1.0 + 0.5 * 9.0]))
 
@@ -116,7 +122,8 @@ def test_double_dqn_next_value_is_target_at_online_argmax():
     # argmax of the online net is action 1; the target net values it at 2 (DQN would take 9).
     assert torch.equal(double.next_state_value(ONLINE, TARGET, NEXT_OBS), torch.tensor([2.0]))
     nv = double.next_state_value(ONLINE, TARGET, NEXT_OBS)
-    assert torch.equal(double.td_target(torch.tensor([1.0]), torch.tensor([0.0]), nv, 0.5), torch.tensor([2.0]))
+    target = double.td_target(torch.tensor([1.0]), torch.tensor([0.0]), nv, torch.tensor([0.5]))
+    assert torch.equal(target, torch.tensor([2.0]))
 
 
 def test_soft_update_arithmetic(any_script):
@@ -147,15 +154,21 @@ def test_soft_update_moves_buffers_too(any_script):
     assert torch.equal(target.running_var, torch.ones(3)) and target.num_batches_tracked.item() == 7
 
 
+def one_step_buffer(script, capacity, num_envs=1):
+    """A buffer of one-step transitions (n_step 1), gamma 0.9: one row per env and vector step."""
+    return script.ReplayBuffer(capacity=capacity, obs_dim=2, num_envs=num_envs, n_step=1, gamma=0.9)
+
+
 def fill(buffer, steps, num_envs, first_step=0):
     """Add `steps` vector steps whose obs encode (step, env): obs = [10 * step + env, -1], next_obs = obs + 1."""
     for step in range(first_step, first_step + steps):
         obs = np.stack([10 * step + np.arange(num_envs), np.full(num_envs, -1)], axis=1).astype(np.float32)
-        buffer.add(obs, obs + 1, np.arange(num_envs) % 3, obs[:, 0] / 2, (obs[:, 0] % 2 == 0))
+        terminated = obs[:, 0] % 2 == 0
+        buffer.add(obs, obs + 1, np.arange(num_envs) % 3, obs[:, 0] / 2, terminated, np.zeros(num_envs, bool))
 
 
 def test_replay_buffer_stores_and_wraps(script):
-    rb = script.ReplayBuffer(capacity=7, obs_dim=2)
+    rb = one_step_buffer(script, capacity=7, num_envs=3)
     fill(rb, steps=4, num_envs=3)  # 12 transitions into 7 slots: the first 5 are overwritten
     assert rb.size == 7 and rb.pos == 12 % 7
     stored = sorted(rb.data[:, 0].tolist())
@@ -163,20 +176,42 @@ def test_replay_buffer_stores_and_wraps(script):
 
 
 def test_replay_buffer_sample_rows_are_whole_transitions(script):
-    rb = script.ReplayBuffer(capacity=50, obs_dim=2)
+    rb = one_step_buffer(script, capacity=50, num_envs=2)
     fill(rb, steps=20, num_envs=2)  # 40 of 50 rows: an empty row drawn would fail next_obs == obs + 1
     batch = rb.sample(256, np.random.default_rng(0), torch.device("cpu"))
     assert batch["obs"].shape == (256, 2) and batch["actions"].shape == (256,) and batch["actions"].dtype == torch.long
     assert torch.equal(batch["next_obs"], batch["obs"] + 1)
     assert torch.equal(batch["rewards"], batch["obs"][:, 0] / 2)
     assert torch.equal(batch["terminated"], (batch["obs"][:, 0] % 2 == 0).float())
+    assert torch.equal(batch["discounts"], torch.full((256,), 0.9))  # one step: gamma
     assert torch.equal(batch["actions"], batch["obs"][:, 0].long() % 10 % 3)  # env index e picks action e % 3
     assert set(batch["obs"][:, 0].long().tolist()) <= set(rb.data[:, 0].long().tolist())
     assert len(set(batch["obs"][:, 0].tolist())) > 30  # uniform over the 40 stored, not a few
 
 
+def test_replay_buffer_n_step_rows_by_hand(script):
+    """n = 3, gamma = 0.5, two envs, obs [10 * step + env, env], next_obs obs + 100, env 0's rewards 2 ** step:
+    env 0 terminates at step 3 and env 1 is truncated at step 1, so both flush what they hold then."""
+    rb = script.ReplayBuffer(capacity=50, obs_dim=2, num_envs=2, n_step=3, gamma=0.5)
+    for step in range(6):
+        obs = np.array([[10 * step, 0], [10 * step + 1, 1]], dtype=np.float32)
+        ended = [np.array([step == 3, False]), np.array([False, step == 1])]  # terminated, truncated
+        rb.add(obs, obs + 100, np.array([step % 2, 1]), np.array([2.0**step, 1.0]), *ended)
+    rows = [  # obs, next_obs, action, reward, terminated, discount; in the order the steps complete them
+        [1, 1, 111, 101, 1, 1 + 0.5, 0, 0.25],  # env 1's truncation: two rows, both bootstrapping from its final obs
+        [11, 1, 111, 101, 1, 1, 0, 0.5],
+        [0, 0, 120, 100, 0, 1 + 0.5 * 2 + 0.25 * 4, 0, 0.125],  # env 0's first 3 steps
+        [10, 0, 130, 100, 1, 2 + 0.5 * 4 + 0.25 * 8, 1, 0.125],  # env 0's termination: three rows, none bootstraps
+        [20, 0, 130, 100, 0, 4 + 0.5 * 8, 1, 0.25],
+        [30, 0, 130, 100, 1, 8, 1, 0.5],
+        [21, 1, 141, 101, 1, 1 + 0.5 + 0.25, 0, 0.125],  # env 1's new episode
+        [31, 1, 151, 101, 1, 1.75, 0, 0.125],
+    ]  # env 0's steps 4 and 5 wait for a third
+    assert rb.size == 8 and torch.equal(rb.data[:8], torch.tensor(rows))
+
+
 def test_replay_buffer_sampling_is_seeded(script):
-    rb = script.ReplayBuffer(capacity=50, obs_dim=2)
+    rb = one_step_buffer(script, capacity=50)
     fill(rb, steps=50, num_envs=1)
     a, b = (rb.sample(64, np.random.default_rng(3), torch.device("cpu"))["obs"] for _ in range(2))
     assert torch.equal(a, b)
@@ -184,16 +219,16 @@ def test_replay_buffer_sampling_is_seeded(script):
 
 def test_replay_buffer_batches_reach_the_learners_device(script):
     """A buffer too big for the GPU stays on the host (main loop); its batches must still reach the learner."""
-    rb = script.ReplayBuffer(capacity=50, obs_dim=2)
+    rb = one_step_buffer(script, capacity=50)
     fill(rb, steps=10, num_envs=1)
     batch = rb.sample(8, np.random.default_rng(0), torch.device("meta"))  # any device but the buffer's
     assert {value.device.type for value in batch.values()} == {"meta"}
 
 
 def test_replay_buffer_state_round_trip(script):
-    rb = script.ReplayBuffer(capacity=9, obs_dim=2)
+    rb = one_step_buffer(script, capacity=9)
     fill(rb, steps=5, num_envs=1)
-    copy = script.ReplayBuffer(capacity=9, obs_dim=2)
+    copy = one_step_buffer(script, capacity=9)
     copy.load_state_dict(rb.state_dict())
     assert (copy.pos, copy.size) == (rb.pos, rb.size) and torch.equal(copy.data, rb.data)
     fill(copy, steps=1, num_envs=1)  # adding after a restore goes on at the saved position

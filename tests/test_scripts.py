@@ -121,9 +121,10 @@ def test_num_envs_keeps_counts_in_env_steps(script, workdir, num_envs):
     assert_epsilon_follows_the_schedule(only_run_dir(workdir), num_envs, 0.5 * 401)
 
 
-@pytest.mark.parametrize("num_envs", [1, 3])
-def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, num_envs):
-    """ToyChain's obs is [t, episode]: every stored transition must go from t to t + 1 in one episode."""
+@pytest.mark.parametrize("num_envs, n_step", [(1, 3), (3, 3), (3, 1)])
+def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, num_envs, n_step):
+    """ToyChain's obs is [t, episode], reward 1 a step: every stored transition must go from t to t + k in one
+    episode, k = n_step unless the episode ended first, with the return 1 + ... + gamma^(k-1) and discount gamma^k."""
     import toy_envs as toy
 
     proc = run_script(
@@ -139,16 +140,23 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
         "--checkpoint-frequency",
         "300",
         "--checkpoint-buffer",
+        "--n-step",
+        str(n_step),
         cwd=workdir,
     )
     buffer = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"]
     rows = buffer["data"][: buffer["size"]]
-    assert buffer["size"] == 300
-    obs, next_obs, terminated = rows[:, 0:2], rows[:, 2:4], rows[:, 6]
-    assert torch.equal(next_obs[:, 0], obs[:, 0] + 1) and torch.equal(next_obs[:, 1], obs[:, 1])
+    assert 300 - (n_step - 1) * num_envs <= buffer["size"] <= 300  # each env holds back at most n_step - 1 steps
+    obs, next_obs, rewards, terminated, discounts = rows[:, 0:2], rows[:, 2:4], rows[:, 5], rows[:, 6], rows[:, 7]
+    steps = next_obs[:, 0] - obs[:, 0]
+    assert torch.equal(next_obs[:, 1], obs[:, 1]) and steps.min() >= 1 and steps.max() == n_step
     ends_even = (next_obs[:, 0] == toy.TERMINATE_AT) & (next_obs[:, 1] % 2 == 0)
-    assert torch.equal(terminated, ends_even.float())  # terminations, and nothing else, stop bootstrapping
     truncated = next_obs[:, 0] == toy.MAX_STEPS
+    assert (steps[~(ends_even | truncated)] == n_step).all()  # fewer steps only where the episode ended
+    assert (steps < n_step).any() == (n_step > 1)  # and there all its pending steps went in
+    torch.testing.assert_close(discounts, 0.99**steps)
+    torch.testing.assert_close(rewards, (1 - 0.99**steps) / (1 - 0.99))
+    assert torch.equal(terminated, ends_even.float())  # terminations, and nothing else, stop bootstrapping
     assert truncated.sum() >= 10 and not terminated[truncated].any()  # truncations kept, bootstrapping from t = 6
     # Each logged episode is one episode, ended by either cause: reward 1 a step, so its return is its length.
     run_dir = only_run_dir(workdir)
@@ -368,6 +376,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     taken actions, fresh gradients each step, clipping, then Adam."""
     module = load_script(script)
     flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer", "--no-cuda"]  # the CPU's arithmetic
+    flags += ["--n-step", "1"]  # one row per env step: the buffer at env step s is its first s rows
 
     def run_until(env_steps: int, cwd: Path, *extra: str) -> dict:
         run_script(
@@ -401,12 +410,12 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     first_losses = None  # the first gradient step's loss and mean Q of the taken actions, which the run logs
     for step in range(args.learning_starts + 1, 321):
         if step % args.train_frequency == 0:
-            rb = module.ReplayBuffer(args.buffer_size, 2)
+            rb = module.ReplayBuffer(args.buffer_size, 2, args.num_envs, args.n_step, args.gamma)
             rb.load_state_dict({"pos": step, "size": step, "data": resumed["buffer"]["data"][:step]})
             batch = rb.sample(args.batch_size, generator, torch.device("cpu"))
             with torch.no_grad():
                 next_values = module.next_state_value(q_network, target_network, batch["next_obs"])
-                targets = module.td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
+                targets = module.td_target(batch["rewards"], batch["terminated"], next_values, batch["discounts"])
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
             loss = F.smooth_l1_loss(q_taken, targets)
             first_losses = first_losses or {"losses/td_loss": loss.item(), "losses/q_values": q_taken.mean().item()}
