@@ -367,15 +367,14 @@ class Run:
     """A run's folder, seeding, metrics (metrics.csv, TensorBoard, wandb), progress line, signals, checkpoints."""
 
     def __init__(self, args: Args, checkpoint: dict | None):
-        self.args, self.checkpoint, self.stop_signal, self.recent_returns = args, checkpoint, None, []
+        self.args, self.checkpoint, self.stop_signal, self.recent_returns, self.wandb = args, checkpoint, None, [], None
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
         need = FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)
         fits = self.device.type == "cuda" and need < 0.8 * torch.cuda.mem_get_info()[0]
         self.buffer_device = self.device if fits else torch.device("cpu")  # the GPU's memory when it fits there
-        random.seed(args.seed)  # one seed feeds every stream
-        np.random.seed(args.seed)
-        torch.manual_seed(args.seed)
+        for seed_stream in (random.seed, np.random.seed, torch.manual_seed):  # one seed feeds every stream
+            seed_stream(args.seed)
         torch.backends.cudnn.deterministic = args.torch_deterministic  # torch >= 2.10: cuBLAS needs no workspace flag
         torch.use_deterministic_algorithms(args.torch_deterministic and self.device.type == "cuda")
         fresh = dict(global_step=0, gradient_steps=0, target_updates=0, episodes=0, elapsed=0.0)
@@ -389,7 +388,6 @@ class Run:
         self.name = checkpoint["run_name"] if checkpoint else os.path.basename(self.dir)
         resumed = f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""  # video numbering starts anew
         self.video_folder, self.video, self.video_games = f"videos/{self.name}{resumed}", [], 0  # env 0's games
-        self.wandb = None
         if args.track:
             import wandb
 
@@ -573,9 +571,8 @@ def parse_args() -> tuple[Args, dict | None]:
         if not ok:
             fail(f"--{name.replace('_', '-')} {getattr(args, name)!r}: must be {allowed}")
     try:
-        env = gym.make(args.env_id)
-        game, obs_space = env.unwrapped, env.observation_space
-        env.close()
+        with gym.make(args.env_id) as env:
+            game, obs_space = env.unwrapped, env.observation_space
     except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
         fail(f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e})")
     if not isinstance(game, ale_py.AtariEnv):
