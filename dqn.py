@@ -4,8 +4,8 @@ DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning"
 TD target: the n-step return r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a); n = 1 is the paper's.
 Siblings: `double_dqn.py` is this file with another TD target; `dqn_atari.py` is DQN on Atari.
 Replay, epsilon-greedy on a linear schedule, a Polyak-averaged target network (tau = 1: the paper's hard copy). A
-termination ends bootstrapping; a truncation bootstraps from the true final obs. Read top to bottom: flags, algorithm,
-`train` and its loop, then run plumbing that changes nothing learned. Departures from CleanRL: README.md. See SPEC.md.
+termination ends bootstrapping; a truncation bootstraps from the true final obs. n-step targets are not corrected for
+exploratory steps (as Rainbow). Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag (exit 2).
 """
 
 import collections
@@ -113,11 +113,10 @@ class QNetwork(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...]):
         super().__init__()
-        layers, width = [], obs_dim
-        for hidden in hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        self.network = nn.Sequential(*layers, nn.Linear(width, n_actions))
+        widths, layers = (obs_dim, *hidden_sizes), []
+        for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        self.network = nn.Sequential(*layers, nn.Linear(widths[-1], n_actions))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
@@ -172,7 +171,8 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 class ReplayBuffer:
     """Circular buffer of n-step transitions in host memory, a float32 row each: [obs, next_obs, action, reward,
     terminated, discount] = [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j, terminated, gamma^k], k = n_step or fewer at an
-    episode's end (all its pending steps go in): no row spans a reset; a truncation keeps the true final obs."""
+    episode's end (all its pending steps go in): no row spans a reset; a truncation keeps the true final obs.
+    Rewards and gamma enter a row when it is stored: edit rewards before `add`; a gamma schedule reaches new rows."""
 
     def __init__(self, capacity: int, obs_dim: int, num_envs: int, n_step: int, gamma: float):
         self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
@@ -187,7 +187,7 @@ class ReplayBuffer:
     def add(self, obs, next_obs, actions, rewards, terminated, truncated) -> None:
         """Add one vector step (arrays, a leading env axis; next_obs: the true final obs); store what it completes."""
         for i, steps in enumerate(self.pending):
-            steps.append((obs[i], actions[i], rewards[i]))
+            steps.append((obs[i].copy(), actions[i], rewards[i]))  # a copy: an env may reuse its obs array
             while len(steps) == self.n_step or (steps and (terminated[i] or truncated[i])):
                 first_obs, action, _ = steps[0]
                 n_step_return = sum(self.gamma**j * reward for j, (_, _, reward) in enumerate(steps))
@@ -212,12 +212,10 @@ class ReplayBuffer:
 
 
 def train(args: Args, run: "Run") -> None:
-    """DQN's loop: act epsilon-greedily, store the transition, then the gradient steps and target updates due.
-    `run`, the plumbing below, logs, checkpoints, restores a resumed run and asks the loop to stop."""
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run.video_folder) for i in range(args.num_envs)],
-        autoreset_mode=AutoresetMode.SAME_STEP,  # a finished env resets inside step(); its final obs is in infos
-    )
+    """DQN's loop: act, store, then the gradient steps and target updates due; `run` (plumbing, below) logs, resumes."""
+    thunks = [make_env(args.env_id, i, args.capture_video, run.video_folder) for i in range(args.num_envs)]
+    envs = gym.vector.SyncVectorEnv(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # resets inside step(), final obs in infos
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
 
     q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
@@ -460,6 +458,7 @@ def parse_args() -> tuple[Args, dict | None]:
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("num_envs", args.num_envs <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("learning_starts", args.learning_starts < args.total_timesteps, f"< --total-timesteps {args.total_timesteps}"),
+        ("learning_starts", args.learning_starts >= (args.n_step - 1) * args.num_envs, ">= (n-step - 1) * num-envs"),
         ("tau", 0 < args.tau <= 1, "in (0, 1]"),
         ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
         ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),

@@ -192,9 +192,9 @@ def test_replay_buffer_sample_rows_are_whole_transitions(script):
 def test_replay_buffer_n_step_rows_by_hand(script):
     """n = 3, gamma = 0.5, two envs, obs [10 * step + env, env], next_obs obs + 100, env 0's rewards 2 ** step:
     env 0 terminates at step 3 and env 1 is truncated at step 1, so both flush what they hold then."""
-    rb = script.ReplayBuffer(capacity=50, obs_dim=2, num_envs=2, n_step=3, gamma=0.5)
+    rb, obs = script.ReplayBuffer(capacity=50, obs_dim=2, num_envs=2, n_step=3, gamma=0.5), np.zeros((2, 2), np.float32)
     for step in range(6):
-        obs = np.array([[10 * step, 0], [10 * step + 1, 1]], dtype=np.float32)
+        obs[:] = [[10 * step, 0], [10 * step + 1, 1]]  # one array, rewritten in place as an env may do
         ended = [np.array([step == 3, False]), np.array([False, step == 1])]  # terminated, truncated
         rb.add(obs, obs + 100, np.array([step % 2, 1]), np.array([2.0**step, 1.0]), *ended)
     rows = [  # obs, next_obs, action, reward, terminated, discount; in the order the steps complete them

@@ -287,6 +287,8 @@ BAD_INPUT = [
     (["--num-envs", "64", "--buffer-size", "32", "--batch-size", "32"], "--num-envs"),
     (["--env-id", "toy_envs:ToyShiftedActions-v0"], "Discrete(n) from 0"),
     (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),
+    (["--n-step", "0"], "--n-step"),
+    (["--learning-starts", "7", "--num-envs", "4"], "--learning-starts"),  # 3-step rows begin after 8 env steps
     (["--gamma", "1.5"], "--gamma"),
     (["--tau", "0"], "--tau"),
     (["--tau", "1.1"], "--tau"),
@@ -536,6 +538,19 @@ def test_a_researchers_learning_rate_stands_without_the_decay(script, workdir, m
     assert run.finish() == 0 and run.counters["gradient_steps"] == 50
     logged = read_metrics(only_run_dir(workdir), "charts/learning_rate")[-1]
     assert float(logged["value"]) == pytest.approx(args.learning_rate * 0.99**50, rel=1e-9)
+
+
+def test_each_sampled_row_bootstraps_with_its_own_discount(script, workdir, monkeypatch):
+    """With 3-step rows, the loop hands td_target each row's stored discount: gamma^3, and gamma or gamma^2 for the
+    rows an episode's end stored with fewer steps (ToyChain's episodes end every 4 or 6 steps)."""
+    module, seen = load_script(script), set()
+    td_target = module.td_target
+    monkeypatch.setattr(module, "td_target", lambda *a: seen.update(a[3].tolist()) or td_target(*a))
+    monkeypatch.chdir(workdir)
+    args = module.Args(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200, n_step=3)
+    module.train(args, run := module.Run(args, None))
+    assert run.finish() == 0 and run.counters["gradient_steps"] == 50
+    assert seen == {np.float32(0.99**k).item() for k in (1, 2, 3)}
 
 
 @pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
