@@ -1,10 +1,9 @@
 """Learning: with its default flags, each CartPole script solves CartPole-v1 (a mean of 20 consecutive training
 returns of 475 or more) and holds it (a mean of its last 20 returns of 400 or more).
 
-The seed, 307, is one of the confirm set (docs/tuning.md), which only decided between two finalists: no tuning
-screen ran on it. Not every seed solves (docs/results.md). A seed's run depends on the arithmetic, and CUDA rounds
-differently, so the test pins the CPU. At these defaults dqn.py's seed 307 solves and ends at 500.0; double_dqn.py's
-solves and ends at 463.0.
+The seed, 307, is one of the confirm set (docs/tuning.md), which only checked finalists: no tuning screen ran on it.
+Not every seed solves and holds (docs/results.md). A seed's run depends on the arithmetic, and CUDA rounds
+differently, so the test pins the CPU. At these defaults both scripts' seed 307 solve and end at 500.0.
 """
 
 import numpy as np
