@@ -121,6 +121,24 @@ def test_num_envs_keeps_counts_in_env_steps(script, workdir, num_envs):
     assert_epsilon_follows_the_schedule(only_run_dir(workdir), num_envs, 0.5 * 401)
 
 
+def assert_toy_chain_rows_whole(rows: torch.Tensor, n_step: int) -> None:
+    """ToyChain rows (obs [t, episode], reward 1 a step) go from t to t + k in one episode, k = n_step unless the
+    episode ended first, with the return 1 + ... + gamma^(k-1) and discount gamma^k; terminations alone stop it."""
+    import toy_envs as toy
+
+    obs, next_obs, rewards, terminated, discounts = rows[:, 0:2], rows[:, 2:4], rows[:, 5], rows[:, 6], rows[:, 7]
+    steps = next_obs[:, 0] - obs[:, 0]
+    assert torch.equal(next_obs[:, 1], obs[:, 1]) and steps.min() >= 1 and steps.max() == n_step
+    ends_even = (next_obs[:, 0] == toy.TERMINATE_AT) & (next_obs[:, 1] % 2 == 0)
+    truncated = next_obs[:, 0] == toy.MAX_STEPS
+    assert (steps[~(ends_even | truncated)] == n_step).all()  # fewer steps only where the episode ended
+    assert (steps < n_step).any() == (n_step > 1)  # and there all its pending steps went in
+    torch.testing.assert_close(discounts, 0.99**steps)
+    torch.testing.assert_close(rewards, (1 - 0.99**steps) / (1 - 0.99))
+    assert torch.equal(terminated, ends_even.float())  # terminations, and nothing else, stop bootstrapping
+    assert truncated.sum() >= 10 and not terminated[truncated].any()  # truncations kept, bootstrapping from t = 6
+
+
 @pytest.mark.parametrize("num_envs, n_step", [(1, 3), (3, 3), (3, 1)])
 def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, num_envs, n_step):
     """ToyChain's obs is [t, episode], reward 1 a step: every stored transition must go from t to t + k in one
@@ -145,19 +163,8 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
         cwd=workdir,
     )
     buffer = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"]
-    rows = buffer["data"][: buffer["size"]]
     assert 300 - (n_step - 1) * num_envs <= buffer["size"] <= 300  # each env holds back at most n_step - 1 steps
-    obs, next_obs, rewards, terminated, discounts = rows[:, 0:2], rows[:, 2:4], rows[:, 5], rows[:, 6], rows[:, 7]
-    steps = next_obs[:, 0] - obs[:, 0]
-    assert torch.equal(next_obs[:, 1], obs[:, 1]) and steps.min() >= 1 and steps.max() == n_step
-    ends_even = (next_obs[:, 0] == toy.TERMINATE_AT) & (next_obs[:, 1] % 2 == 0)
-    truncated = next_obs[:, 0] == toy.MAX_STEPS
-    assert (steps[~(ends_even | truncated)] == n_step).all()  # fewer steps only where the episode ended
-    assert (steps < n_step).any() == (n_step > 1)  # and there all its pending steps went in
-    torch.testing.assert_close(discounts, 0.99**steps)
-    torch.testing.assert_close(rewards, (1 - 0.99**steps) / (1 - 0.99))
-    assert torch.equal(terminated, ends_even.float())  # terminations, and nothing else, stop bootstrapping
-    assert truncated.sum() >= 10 and not terminated[truncated].any()  # truncations kept, bootstrapping from t = 6
+    assert_toy_chain_rows_whole(buffer["data"][: buffer["size"]], n_step)
     # Each logged episode is one episode, ended by either cause: reward 1 a step, so its return is its length.
     run_dir = only_run_dir(workdir)
     returns, lengths = (
@@ -437,6 +444,20 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     rows = read_metrics(only_run_dir(tmp_path / "two"))
     logged = {r["metric"]: float(r["value"]) for r in rows if r["metric"].startswith("losses/")}  # at env step 210
     assert logged == pytest.approx(first_losses, abs=1e-6)
+
+
+def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
+    """Stopped at env step 153, two steps of an episode pending, and resumed with the buffer for 150 more steps (whole
+    episodes): the pending steps are dropped, not joined to the resumed run's new episodes; every row stays whole."""
+    flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer", "--n-step", "3"]
+    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"153:{int(signal.SIGTERM)}"), check=False)
+    checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
+    before = torch.load(checkpoint, weights_only=True)["buffer"]["size"]
+    resume = ["--resume", str(checkpoint), "--checkpoint-buffer"]
+    run_script(script, *resume, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"150:{int(signal.SIGTERM)}"), check=False)
+    buffer = torch.load(checkpoint, weights_only=True)["buffer"]
+    assert (before, buffer["size"]) == (153 - 2, 153 - 2 + 150)  # ToyChain's episodes pair up into 10 steps
+    assert_toy_chain_rows_whole(buffer["data"][: buffer["size"]], n_step=3)
 
 
 def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
