@@ -210,6 +210,16 @@ def test_replay_buffer_n_step_rows_by_hand(script):
     assert rb.size == 8 and torch.equal(rb.data[:8], torch.tensor(rows))
 
 
+def test_replay_buffer_step_both_terminated_and_truncated_does_not_bootstrap(script):
+    """A last step that is both terminated and truncated ends bootstrapping for every row it flushes."""
+    rb = script.ReplayBuffer(capacity=10, obs_dim=2, num_envs=1, n_step=3, gamma=0.5)
+    for step, ended in enumerate([False, True]):
+        obs = np.array([[step, 0]], dtype=np.float32)
+        rb.add(obs, obs + 100, np.array([0]), np.array([2.0]), np.array([ended]), np.array([ended]))
+    rows = [[0, 0, 101, 100, 0, 2 + 0.5 * 2, 1, 0.25], [1, 0, 101, 100, 0, 2, 1, 0.5]]
+    assert rb.size == 2 and torch.equal(rb.data[:2], torch.tensor(rows))
+
+
 def test_replay_buffer_sampling_is_seeded(script):
     rb = one_step_buffer(script, capacity=50)
     fill(rb, steps=50, num_envs=1)
