@@ -48,7 +48,7 @@ class Args:
     buffer_size: int = 100_000
     """replay capacity in transitions (SB3 zoo's CartPole value; CleanRL 10k)"""
     gamma: float = 0.99
-    """discount factor (CleanRL's default)"""
+    """discount factor, read into each replay row as it is stored (CleanRL's default)"""
     n_step: int = 3
     """rewards summed before the bootstrap: sum_j<n gamma^j r_t+j + gamma^n V(s_t+n); 1: DQN's (tuned; CleanRL 1)"""
     tau: float = 0.01
@@ -70,7 +70,7 @@ class Args:
     max_grad_norm: float = 1.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (tuned; CleanRL off)"""
 
-    # --- the run: nothing learned depends on these ---
+    # --- the run, not the algorithm (a new algorithm flag goes above: a resume may change every flag after seed) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
     seed: int = 1
@@ -189,7 +189,7 @@ class ReplayBuffer:
         """Add one vector step (arrays, a leading env axis; next_obs: the true final obs); store what it completes."""
         for i, steps in enumerate(self.pending):
             steps.append((obs[i].copy(), actions[i], rewards[i]))  # a copy: an env may reuse its obs array
-            while len(steps) == self.n_step or (steps and (terminated[i] or truncated[i])):
+            while len(steps) >= self.n_step or (steps and (terminated[i] or truncated[i])):
                 first_obs, action, _ = steps[0]
                 n_step_return = sum(self.gamma**j * reward for j, (_, _, reward) in enumerate(steps))
                 row = (action, n_step_return, terminated[i], self.gamma ** len(steps))
@@ -239,29 +239,30 @@ def train(args: Args, run: "Run") -> None:
 
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         prev_step, global_step = global_step, global_step + args.num_envs
+        run.log_episodes(global_step, rewards, terminations | truncations)  # the env's rewards, before any edit
         real_next_obs = next_obs.copy()  # where an episode ended, next_obs is the reset one: store the true final obs
         for i in np.flatnonzero(terminations | truncations):
             real_next_obs[i] = infos["final_obs"][i]
         rb.add(obs, real_next_obs, actions, rewards, terminations, truncations)
         obs = next_obs
-        run.log_episodes(global_step, rewards, terminations | truncations)
 
-        learning_rate = learning_rate_at(args.learning_rate, args.lr_decay_fraction, args.total_timesteps, global_step)
+        lr_scale = learning_rate_at(1.0, args.lr_decay_fraction, args.total_timesteps, global_step)
         for _ in range(events_due(prev_step, global_step, args.train_frequency, learning_start)):
             batch = rb.sample(args.batch_size, sample_rng, run.device)
             with torch.no_grad():
                 next_values = next_state_value(q_network, target_network, batch["next_obs"])
                 targets = td_target(batch["rewards"], batch["terminated"], next_values, batch["discounts"])
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+            assert q_taken.shape == targets.shape, (q_taken.shape, targets.shape)  # no [B, 1] against [B]
             loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
             run.log_losses(global_step, loss, q_taken.detach().mean())  # a non-finite loss ends the run
             optimizer.zero_grad()
             loss.backward()
             if args.max_grad_norm > 0:
                 nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
-            if args.lr_decay_fraction > 0:  # sets every group's rate; at 0 the optimizer's (or a scheduler's) stand
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate
+            if args.lr_decay_fraction > 0:  # each group's first rate, scaled; at 0 the rates are the optimizer's own
+                for group in optimizer.param_groups:  # "initial_lr": torch schedulers' key, kept in checkpoints
+                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * lr_scale
             optimizer.step()
             counters["gradient_steps"] += 1
 
@@ -272,7 +273,7 @@ def train(args: Args, run: "Run") -> None:
     envs.close()
 
 
-# --- run plumbing: nothing below changes what the agent learns ---
+# --- run plumbing: seeds, logs, checkpoints, resume, input checks; the algorithm is all above ---
 
 SCRIPT = os.path.basename(__file__)  # checkpoints record it: a resume refuses another script's
 SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]  # a resume's own

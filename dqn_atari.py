@@ -66,7 +66,7 @@ class Args:
     max_grad_norm: float = 0.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (CleanRL's default)"""
 
-    # --- the run: nothing learned depends on these ---
+    # --- the run, not the algorithm (a new algorithm flag goes above: a resume may change every flag after seed) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
     seed: int = 1
@@ -316,6 +316,7 @@ def train(args: Args, run: "Run") -> None:
             next_values = next_state_value(q_network, target_network, batch["next_obs"])
             targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
         q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+        assert q_taken.shape == targets.shape, (q_taken.shape, targets.shape)  # no [B, 1] against [B]
         loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
         optimizer.zero_grad(set_to_none=False)  # a captured step keeps its gradient tensors
         loss.backward()
@@ -357,7 +358,7 @@ def train(args: Args, run: "Run") -> None:
     envs.close()
 
 
-# --- run plumbing: nothing below changes what the agent learns ---
+# --- run plumbing: seeds, logs, checkpoints, resume, input checks; the algorithm is all above ---
 
 SCRIPT = os.path.basename(__file__)  # checkpoints record it: a resume refuses another script's
 SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]  # a resume's own

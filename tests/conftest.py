@@ -33,6 +33,15 @@ def load_script(name: str):
     return module
 
 
+def train_in_process(module, **flags):
+    """Train a loaded script in this process (run folder under the cwd) with Args(**flags); returns its finished Run,
+    so a test can patch the module's pieces first. The run must end with exit code 0."""
+    args = module.Args(**flags)
+    module.train(args, run := module.Run(args, None))
+    assert run.finish() == 0
+    return run
+
+
 def script_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "TOY_"))}
     return env | {"PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"} | extra

@@ -220,6 +220,19 @@ def test_replay_buffer_step_both_terminated_and_truncated_does_not_bootstrap(scr
     assert rb.size == 2 and torch.equal(rb.data[:2], torch.tensor(rows))
 
 
+def test_replay_buffer_n_step_lowered_mid_run_stores_at_once(script):
+    """A schedule that lowers n (rb.n_step = 1 with two steps pending) flushes what is pending at the next step, then
+    stores one-step rows (a `len == n` test would wait for the episode's end). Read through sample()."""
+    rb = script.ReplayBuffer(capacity=10, obs_dim=2, num_envs=1, n_step=3, gamma=0.5)
+    for step in range(4):
+        rb.n_step = 1 if step == 2 else rb.n_step
+        obs = np.array([[step, 0]], dtype=np.float32)
+        rb.add(obs, obs + 100, np.array([0]), np.array([1.0]), np.array([False]), np.array([False]))
+    batch = rb.sample(256, np.random.default_rng(0), torch.device("cpu"))
+    rows = zip(batch["obs"][:, 0].tolist(), batch["rewards"].tolist(), batch["discounts"].tolist(), strict=True)
+    assert set(rows) == {(0, 1.75, 0.125), (1, 1.5, 0.25), (2, 1.0, 0.5), (3, 1.0, 0.5)}
+
+
 def test_replay_buffer_sampling_is_seeded(script):
     rb = one_step_buffer(script, capacity=50)
     fill(rb, steps=50, num_envs=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, SHORT, TESTS, load_script
+from conftest import ROOT, SHORT, TESTS, load_script, summary
 
 grid = load_script("benchmark/grid.py")
 TINY = ["--", *SHORT, "--total-timesteps", "300"]
@@ -47,8 +47,11 @@ def test_atari_grid_smoke(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(TESTS))
     tiny = ["--", "--total-timesteps", "200", "--learning-starts", "100", "--buffer-size", "500", "--batch-size", "4"]
     args = ["--scripts", "dqn_atari.py", "--envs", "toy_envs:ToyBreakout-v0", "--seeds", "1", "--jobs", "1"]
-    assert grid.main(["run", *args, "--out", str(tmp_path), *tiny]) == 0
+    assert grid.main(["run", *args, "--out", str(tmp_path), *tiny, "--target-network-frequency", "50"]) == 0
     assert grid.main(["report", "--out", str(tmp_path)]) == 0
+    (stdout,) = tmp_path.glob("*/stdout.txt")  # the cell's run: gradient steps at 104, 108, ..., 200; targets 150, 200
+    counts = summary(stdout.read_text())
+    assert (counts["gradient steps"], counts["target updates"]) == (25, 2)
 
 
 def test_slurm_dry_run_writes_job_array(tmp_path):

@@ -27,6 +27,7 @@ from conftest import (
     run_script,
     script_env,
     summary,
+    train_in_process,
 )
 from edits import EDITS
 
@@ -69,6 +70,9 @@ def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: 
         assert epsilon == pytest.approx(max(1 - 0.96 * (step - num_envs) / duration, 0.04)), step
 
 
+TOY_CHAIN_400 = dict(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200)  # 50 gradient steps
+
+
 def decayed_rate(script: str, total: int, step: int) -> float:
     """The default rate 1e-3 at `step`: constant, then linear to 0 over the last `lr_decay_fraction` of `total`."""
     return 1e-3 * min(1.0, (total - step) / (load_script(script).Args().lr_decay_fraction * total))
@@ -93,7 +97,10 @@ def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
 
 
 def test_spec_example_command_runs(script, workdir):
-    run_script(script, "--learning-starts", "200", "--total-timesteps", "205", cwd=workdir)
+    """SPEC.md's example: 205 steps from learning_starts 200 reach one gradient step and one target update (at 204)."""
+    proc = run_script(script, "--learning-starts", "200", "--total-timesteps", "205", cwd=workdir)
+    counts = summary(proc.stdout)
+    assert (counts["gradient steps"], counts["target updates"]) == (1, 1)
 
 
 def test_a_run_never_writes_into_another_runs_folder(script, workdir):
@@ -531,11 +538,8 @@ def test_edited_networks_act_and_learn_with_their_current_weights(script, edit, 
     network = module.QNetwork
     monkeypatch.setattr(module, "QNetwork", lambda *shape: EDITS[edit](network(*shape)))
     monkeypatch.chdir(workdir)
-    args = module.Args(env_id="toy_envs:ToyBandit-v0", total_timesteps=1500, learning_starts=200, train_frequency=1)
-    args = module.Args(**vars(args) | dict(end_e=0.0, exploration_fraction=0.3, batch_size=32, hidden_sizes=(32,)))
-    run = module.Run(args, None)
-    module.train(args, run)
-    assert run.finish() == 0
+    flags = dict(env_id="toy_envs:ToyBandit-v0", total_timesteps=1500, learning_starts=200, train_frequency=1)
+    train_in_process(module, **flags, end_e=0.0, exploration_fraction=0.3, batch_size=32, hidden_sizes=(32,))
     returns = [float(r["value"]) for r in read_metrics(only_run_dir(workdir), "charts/episodic_return")]
     assert len(returns) == 1500 and returns[-500:] == [1.0] * 500  # greedy (epsilon 0) from env step 450
 
@@ -553,12 +557,44 @@ def test_a_researchers_learning_rate_stands_without_the_decay(script, workdir, m
 
     monkeypatch.setattr(module.torch.optim, "Adam", DecayingAdam)
     monkeypatch.chdir(workdir)
-    args = module.Args(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200, lr_decay_fraction=0.0)
-    run = module.Run(args, None)
-    module.train(args, run)
-    assert run.finish() == 0 and run.counters["gradient_steps"] == 50
+    run = train_in_process(module, **TOY_CHAIN_400, lr_decay_fraction=0.0)
+    assert run.counters["gradient_steps"] == 50
     logged = read_metrics(only_run_dir(workdir), "charts/learning_rate")[-1]
-    assert float(logged["value"]) == pytest.approx(args.learning_rate * 0.99**50, rel=1e-9)
+    assert float(logged["value"]) == pytest.approx(module.Args().learning_rate * 0.99**50, rel=1e-9)
+
+
+def test_the_rate_decay_scales_each_param_groups_own_rate(script, workdir, monkeypatch):
+    """An optimizer edited into two parameter groups, the second at a tenth of the rate: the decay scales each group's
+    own first rate (it used to set every group to the base rate), so the ratio holds to the end."""
+    module, rates = load_script(script), []
+
+    class TwoGroupAdam(torch.optim.Adam):
+        def __init__(self, params, lr, **kwargs):
+            params = list(params)
+            super().__init__([{"params": params[:2]}, {"params": params[2:], "lr": lr / 10}], lr=lr, **kwargs)
+
+        def step(self, closure=None):
+            rates.append([group["lr"] for group in self.param_groups])
+            return super().step(closure)
+
+    monkeypatch.setattr(module.torch.optim, "Adam", TwoGroupAdam)
+    monkeypatch.chdir(workdir)
+    train_in_process(module, **TOY_CHAIN_400, learning_rate=1e-3, lr_decay_fraction=0.5)  # decay from env step 200
+    steps = range(204, 401, 4)  # a gradient step every 4 env steps from learning_starts
+    expected = [[1e-3 * (400 - t) / 200, 1e-4 * (400 - t) / 200] for t in steps]
+    assert len(rates) == 50 and np.allclose(rates, expected, rtol=1e-9, atol=0)
+
+
+def test_logged_returns_are_the_envs_rewards_whatever_the_loop_stores(script, workdir, monkeypatch):
+    """A reward edit on the way to the replay (here: the rewards zeroed in place as they are stored) leaves
+    charts/episodic_return as the env's: ToyChain pays 1 a step, 4 or 6 steps an episode."""
+    module = load_script(script)
+    add = module.ReplayBuffer.add
+    monkeypatch.setattr(module.ReplayBuffer, "add", lambda rb, *a: a[3].fill(0) or add(rb, *a))
+    monkeypatch.chdir(workdir)
+    train_in_process(module, **TOY_CHAIN_400)
+    returns = {float(r["value"]) for r in read_metrics(only_run_dir(workdir), "charts/episodic_return")}
+    assert returns == {4.0, 6.0}
 
 
 def test_each_sampled_row_bootstraps_with_its_own_discount(script, workdir, monkeypatch):
@@ -568,9 +604,8 @@ def test_each_sampled_row_bootstraps_with_its_own_discount(script, workdir, monk
     td_target = module.td_target
     monkeypatch.setattr(module, "td_target", lambda *a: seen.update(a[3].tolist()) or td_target(*a))
     monkeypatch.chdir(workdir)
-    args = module.Args(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200, n_step=3)
-    module.train(args, run := module.Run(args, None))
-    assert run.finish() == 0 and run.counters["gradient_steps"] == 50
+    run = train_in_process(module, **TOY_CHAIN_400, n_step=3)
+    assert run.counters["gradient_steps"] == 50
     assert seen == {np.float32(0.99**k).item() for k in (1, 2, 3)}
 
 
@@ -589,10 +624,8 @@ def test_targets_and_evaluation_use_networks_in_eval_mode(name, workdir, monkeyp
     monkeypatch.chdir(workdir)
     env = "toy_envs:ToyBreakout-v0" if name == "dqn_atari.py" else "toy_envs:ToyChain-v0"
     flags = dict(total_timesteps=300, learning_starts=200, buffer_size=1000, batch_size=8, exploration_fraction=0.1)
-    args = module.Args(env_id=env, save_model=True, eval_episodes=1, **flags)
-    run = module.Run(args, None)
-    module.train(args, run)
-    assert run.finish() == 0 and seen["target"] == {False}
+    train_in_process(module, env_id=env, save_model=True, eval_episodes=1, **flags)
+    assert seen["target"] == {False}
     assert seen["greedy"][-1] is False  # evaluation's last action
 
 
@@ -625,7 +658,8 @@ def test_capture_video_writes_mp4_and_a_resume_keeps_them(script, workdir):
 
 def test_custom_env_via_module_syntax(script, workdir):
     proc = run_script(script, *TOY, *SHORT, cwd=workdir)
-    assert summary(proc.stdout)["gradient steps"] == 20
+    counts = summary(proc.stdout)
+    assert (counts["gradient steps"], counts["target updates"]) == (20, 4)
     assert only_run_dir(workdir).name.startswith("toy_envs:ToyChain-v0__")
 
 
