@@ -12,7 +12,17 @@ import pytest
 import torch
 import torch.nn as nn
 import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 600 frames)
-from conftest import DEVICE, ROOT, load_script, only_run_dir, read_metrics, run_script, script_env, summary
+from conftest import (
+    DEVICE,
+    ROOT,
+    load_script,
+    only_run_dir,
+    read_metrics,
+    run_script,
+    script_env,
+    summary,
+    train_in_process,
+)
 from gymnasium.utils import save_video
 
 atari = load_script("dqn_atari.py")
@@ -63,53 +73,87 @@ def test_env_stacks_life_losses_and_resets():
 
 
 def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
-    """Two envs, life losses, game resets, truncations and ring wrap-around: every sample is the env's own
-    (obs, true next obs), with the transition's clipped reward and termination."""
+    """Two envs, life losses, game resets, truncations and ring wrap-around (400 steps into rings of 250): every
+    sample is one of the env's own transitions, (obs, true next obs) with its action, clipped reward and termination,
+    and none of the first 150 (overwritten). Read through sample() and gather() alone."""
     n, slots = 2, 250
     rb = atari.FrameReplayBuffer(n * slots, n, torch.device("cpu"))
     steps = play(atari.make_envs("toy_envs:ToyBreakout-v0", n), 400, seed=0)
     rb.start(steps[0]["obs"][:, -1])
-    truth = {}  # (env, ring slot) -> the transition stored there last
-    for step in steps:
+    played = {}  # (obs, true next obs) bytes -> each (action, clipped reward, termination) played from there, by step
+    for k, step in enumerate(steps):
         for e in range(n):
-            truth[(e, (int(rb.written[e]) - 1) % slots)] = step, e
+            key = step["obs"][e].tobytes() + step["true_next"][e].tobytes()
+            outcome = int(step["actions"][e]), float(np.sign(step["scores"][e])), bool(step["terminations"][e])
+            played.setdefault(key, {})[outcome] = k  # a still ball: other actions, the same frames
         rewards, terminations = np.sign(step["scores"]), step["terminations"]
         rb.add(step["actions"], rewards, terminations, step["reset"], step["true_next"][:, -1], step["next_obs"][:, -1])
-    assert rb.written.min() > slots  # the rings have wrapped
-    rows = rb.sample(4000, np.random.default_rng(0))
-    batch = rb.gather(torch.from_numpy(rows))
+    batch = rb.gather(torch.from_numpy(rb.sample(4000, np.random.default_rng(0))))
     seen = {"terminated": 0, "at a game's start": 0}
-    for i, (e, slot) in enumerate(rows[:, [0, 4]].astype(int)):  # env, and the slot of s's newest frame
-        step, e = truth[(e, slot)]
-        assert np.array_equal(batch["obs"][i].numpy(), step["obs"][e])
-        assert np.array_equal(batch["next_obs"][i].numpy(), step["true_next"][e])
-        assert batch["rewards"][i] == np.sign(step["scores"][e]) and batch["terminated"][i] == step["terminations"][e]
-        seen["terminated"] += int(step["terminations"][e])
-        seen["at a game's start"] += int(not step["obs"][e, 2].any())
+    for i in range(4000):
+        obs, next_obs = batch["obs"][i].numpy(), batch["next_obs"][i].numpy()
+        outcome = int(batch["actions"][i]), float(batch["rewards"][i]), bool(batch["terminated"][i])
+        assert played[obs.tobytes() + next_obs.tobytes()][outcome] >= 400 - slots + 4  # not overwritten in the ring
+        seen["terminated"] += int(outcome[2])
+        seen["at a game's start"] += int(not obs[2].any())
     assert min(seen.values()) >= 10, seen
 
 
-def test_the_run_stores_and_logs_what_its_envs_returned(workdir):
-    """The script's own loop fills the buffer (random actions, so games end in both ways): its stored actions, replayed
-    in fresh envs reset as the run's were, must
-    give back every stored frame, clipped reward and termination, the true final frame of each game, and the whole
-    games' raw scores and lengths that the run logged."""
-    flags = ["--num-envs", "2", "--total-timesteps", "600", "--checkpoint-frequency", "600", "--checkpoint-buffer"]
-    run_script("dqn_atari.py", *TOY, *SHORT, *flags, "--start-e", "1", "--end-e", "1", "--no-cuda", cwd=workdir)
-    rb = atari.FrameReplayBuffer(1000, 2, torch.device("cpu"))
+class RecordingEnvs:
+    """ALE's vector env as train() drives it (reset, send, recv), each step recorded as play() records it."""
+
+    def __init__(self, envs):
+        self.envs, self.steps = envs, []
+
+    def __getattr__(self, name):
+        return getattr(self.envs, name)
+
+    def reset(self, **kwargs):
+        self.obs, self.infos = self.envs.reset(**kwargs)
+        return self.obs, self.infos
+
+    def send(self, actions):
+        self.actions = np.array(actions)
+        self.envs.send(actions)
+
+    def recv(self):
+        next_obs, scores, terminations, truncations, infos = out = self.envs.recv()
+        reset = atari.games_reset(terminations, truncations, infos["lives"], self.infos["lives"])
+        true_next = np.where(reset[:, None, None, None], infos.get("final_obs", next_obs), next_obs)
+        self.steps.append(dict(obs=self.obs.copy(), actions=self.actions, scores=scores.copy(), reset=reset,
+                               terminations=terminations.copy(), true_next=true_next))  # fmt: skip
+        self.obs, self.infos = next_obs, infos
+        return out
+
+
+def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
+    """The script's own loop (random actions, so games end in both ways) stores every transition its envs returned,
+    and nothing else: frames, action, clipped reward, termination, the true final frame of each game (its replay,
+    saved in a checkpoint, read through sample() and gather() alone); it logs whole games' raw scores and lengths."""
+    made, make_envs = [], atari.make_envs
+    monkeypatch.setattr(atari, "make_envs", lambda *a: made.append(RecordingEnvs(make_envs(*a))) or made[-1])
+    monkeypatch.chdir(workdir)
+    flags = dict(num_envs=2, total_timesteps=600, checkpoint_frequency=600, checkpoint_buffer=True, cuda=False)
+    flags |= dict(env_id="toy_envs:ToyBreakout-v0", learning_starts=200, buffer_size=1000, batch_size=8)
+    train_in_process(atari, **flags, target_network_frequency=50, start_e=1.0, end_e=1.0)
+    steps = made[0].steps
+    played = {
+        (step["obs"][e].tobytes(), step["true_next"][e].tobytes(), int(step["actions"][e]))
+        + (float(np.sign(step["scores"][e])), bool(step["terminations"][e]))
+        for step in steps
+        for e in range(2)
+    }
+    rb = atari.FrameReplayBuffer(1000, 2, torch.device("cpu"))  # 500 frames an env: no wrap-around in 300 steps
     rb.load_state_dict(torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"])
-    assert (rb.written < rb.slots).all()  # no wrap-around: a slot's number is its place in the ring
-    slots = [np.flatnonzero(rb.starts_transition[e, : rb.written[e]]) for e in range(2)]  # each env's transitions
-    assert [len(s) for s in slots] == [300, 300]
-    actions = [rb.actions[[0, 1], [slots[0][k], slots[1][k]]].astype(np.int64) for k in range(300)]
-    steps = play(atari.make_envs("toy_envs:ToyBreakout-v0", 2), 300, seed=1, actions=actions)  # --seed 1, step 0
+    stored, rng = set(), np.random.default_rng(0)
+    for _ in range(12):  # 12,000 draws of 600 transitions: each is drawn (a miss: about 600 * exp(-20))
+        batch = rb.gather(torch.from_numpy(rb.sample(1000, rng)))
+        frames = [[stack.tobytes() for stack in batch[k].numpy()] for k in ("obs", "next_obs")]
+        scalars = [batch[k].tolist() for k in ("actions", "rewards", "terminated")]
+        stored |= {(*row[:4], bool(row[4])) for row in zip(*frames, *scalars, strict=True)}
+    assert len(steps) == 300 and stored == played
     games, score, length = [], np.zeros(2), np.zeros(2, int)
     for k, step in enumerate(steps):
-        for e in range(2):
-            j = slots[e][k]
-            assert torch.equal(rb.frames[e, j], torch.from_numpy(step["obs"][e, -1])), (e, k)
-            assert torch.equal(rb.frames[e, j + 1], torch.from_numpy(step["true_next"][e, -1])), (e, k)
-            assert rb.terminated[e, j] == step["terminations"][e] and rb.rewards[e, j] == np.sign(step["scores"][e])
         score, length = score + step["scores"], length + 1
         for e in np.flatnonzero(step["reset"]):
             games.append((2 * (k + 1), score[e], length[e]))
@@ -158,12 +202,16 @@ def test_the_gradient_step_is_the_reference(tmp_path):
 
 
 def test_buffer_memory_per_transition():
-    """7,074 bytes a transition (frame 7,056 + 18), and one frame of zeros per env; what it reports is what it holds."""
+    """7,074 bytes a transition (frame 7,056 + 18), and one frame of zeros per env; what it reports is what it holds
+    (its state, which a checkpoint saves, besides a few counters per env)."""
     assert atari.FrameReplayBuffer.nbytes(1001, 2) - atari.FrameReplayBuffer.nbytes(1000, 2) == 7_074
-    rb = atari.FrameReplayBuffer(1000, 2, torch.device("cpu"))
-    per_env = ("written", "current_start")  # counters, not storage
-    stored = sum(t.numel() * t.element_size() for name, t in rb.state_dict().items() if name not in per_env)
-    assert stored == atari.FrameReplayBuffer.nbytes(1000, 2)
+
+    def held(capacity: int) -> int:
+        state = atari.FrameReplayBuffer(capacity, 2, torch.device("cpu")).state_dict()
+        return sum(t.numel() * t.element_size() for t in state.values())
+
+    assert held(2000) - held(1000) == 1000 * 7_074
+    assert 0 <= held(1000) - atari.FrameReplayBuffer.nbytes(1000, 2) <= 2 * 8 * 4  # counters: a few int64 an env
 
 
 def test_smoke_two_envs_reaches_training_logs_whole_games_and_records_video(workdir):
@@ -361,11 +409,11 @@ def test_checkpoint_and_resume(workdir):
     run_script("dqn_atari.py", *TOY, *SHORT, "--checkpoint-frequency", "200", "--checkpoint-buffer", cwd=workdir)
     checkpoint = only_run_dir(workdir) / "checkpoint.pt"
     state = torch.load(checkpoint, weights_only=True)
-    assert state["counters"]["global_step"] == 200 and int(state["buffer"]["written"][0]) > 200
+    assert state["counters"]["global_step"] == 200
     proc = run_script("dqn_atari.py", "--resume", str(checkpoint), "--checkpoint-frequency", "300", cwd=workdir)
     assert "resumed" in proc.stdout and "at env step 200" in proc.stdout
     counts = summary(proc.stdout)
-    assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4
+    assert counts["env steps"] == 300 and counts["gradient steps"] == 300 // 4 - 200 // 4  # the buffer came back
     one_run = np.random.default_rng(1)  # the exploration stream of one run to 300: a draw per env step
     for _ in range(300):
         one_run.random(1)
