@@ -5,8 +5,8 @@ r + gamma * max_a Q_target(s', a). This is `dqn.py` with the Nature CNN, ALE's C
 preprocessing in its threads) and a replay memory that stores each frame once. A life loss ends the episode for
 learning, rewards are clipped to their sign, `charts/episodic_return` is a whole game's raw score. The envs play each
 step while the learner trains: a transition joins the replay one env step later than in `dqn.py`. On a GPU, acting and
-learning are replayed CUDA graphs. Departures from CleanRL and SB3's AtariWrapper, with reasons: docs/atari.md; the
-contract: SPEC.md (as in dqn.py, a wrongly typed flag gets tyro's box, exit code 2).
+learning (its replay in GPU memory) are replayed CUDA graphs. Departures from CleanRL: README.md and docs/atari.md
+(with SB3's AtariWrapper's); the contract: SPEC.md (as in dqn.py, a mistyped flag gets tyro's box, exit code 2).
 """
 
 import contextlib
@@ -76,7 +76,7 @@ class Args:
     cuda: bool = True
     """use CUDA when there is a GPU (CleanRL's default)"""
     cuda_graphs: bool = True
-    """on CUDA, replay action choice and gradient step as CUDA graphs: the same arithmetic, less CPU time per step"""
+    """on CUDA, replay action choice and gradient step (replay in GPU memory) as CUDA graphs: less CPU time a step"""
     track: bool = False
     """log to Weights & Biases; `WANDB_MODE=offline` works without network (off: CleanRL's default)"""
     wandb_project_name: str = "dqn-baselines"
@@ -244,10 +244,11 @@ class FrameReplayBuffer:
 
 # --- speed: CUDA graphs, on CUDA only: a replay launches an eager step's dozens of small kernels at once. ---
 class CudaGraphed:
-    """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed; outputs are valid until the
-    next call. A change in `reads` since the capture means a new one: layers or weights replaced, module numbers (the
-    training flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule, an
-    object rebound), non-tensor inputs; docs/atari.md. What else fn reads is frozen: edit it with --no-cuda-graphs."""
+    """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed (outputs: copies to keep).
+    A change in `reads` since the capture means a new one: layers or weights replaced or frozen, hooks, module numbers
+    (training flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule, an
+    object rebound), non-tensor inputs; docs/atari.md. What else fn reads or does is frozen (a value behind a helper
+    or a dict, a Python side effect): edit those with --no-cuda-graphs."""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -258,6 +259,8 @@ class CudaGraphed:
         state = [t for s in getattr(self.optimizer, "state", {}).values() for t in s.values()]  # a reset frees these
         tensors = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())] + state  # no recursion
         flags = [v for m in modules for v in vars(m).values() if isinstance(v, number)]  # training flags among them
+        hooks = [tuple(h) for m in modules for h in (m._forward_pre_hooks, m._forward_hooks, m._backward_hooks)]
+        flags += [t.requires_grad for t in tensors] + hooks  # a layer frozen, a hook added or removed
         groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
         closure = [v if isinstance(v := c.cell_contents, number) else id(v) for c in self.fn.__closure__ or ()]
         values = [v for v in (*groups, *vars(self.args).values(), *closure, *inputs) if not torch.is_tensor(v)]
@@ -289,7 +292,7 @@ class CudaGraphed:
             if torch.is_tensor(x):
                 static.copy_(x, non_blocking=True)
         self.graph.replay()
-        return self.outputs
+        return tuple(x.clone() for x in self.outputs) if isinstance(self.outputs, tuple) else self.outputs.clone()
 
 
 def train(args: Args, run: "Run") -> None:

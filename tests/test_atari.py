@@ -324,6 +324,8 @@ def test_a_graph_is_captured_again_when_what_it_reads_changes():
         lambda: net.__setitem__(2, nn.Linear(8, 2)),  # a layer replaced
         lambda: net.eval(),  # a training flag
         lambda: setattr(net[0], "temperature", 2.0),  # a number a researcher's layer reads
+        lambda: net[0].requires_grad_(False),  # a layer frozen
+        lambda: net[2].register_forward_hook(lambda module, inputs, output: None),  # a hook (activation statistics)
         lambda: optimizer.state.clear(),  # an optimizer reset: the memory a replay writes is freed
         lambda: set_closure_value(step, "net", copy.deepcopy(net)),  # an object the step reads, rebound
     ]
@@ -359,6 +361,8 @@ def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_ru
             assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    kept = [runs[0][4](x) for _ in range(2)]  # replays: outputs a caller keeps are not overwritten by the next
+    assert kept[0].item() != kept[1].item() and kept[0].data_ptr() != kept[1].data_ptr()
     assert runs[0][4].captures == 4  # at the start, then after the rate, gamma and the layer changed
 
 
