@@ -185,10 +185,6 @@ class FrameReplayBuffer:
         self.game_start = np.zeros(shape, np.int64)  # each slot's game's first slot, counted from the run's start
         self.written, self.current_start = np.zeros(num_envs, np.int64), np.zeros(num_envs, np.int64)
 
-    @staticmethod
-    def nbytes(capacity: int, num_envs: int, frame: int = 84 * 84) -> int:
-        return capacity * (frame + 18) + num_envs * frame  # a frame and 18 bytes a slot, a frame of zeros an env
-
     def _write(self, envs: np.ndarray, frames: np.ndarray) -> None:
         slots = self.written[envs] % self.slots
         if self.frames.is_cuda:  # a plain copy a frame: an index kernel (deterministic: sorted) costs far more
@@ -245,10 +241,9 @@ class FrameReplayBuffer:
 # --- speed: CUDA graphs, on CUDA only: a replay launches an eager step's dozens of small kernels at once. ---
 class CudaGraphed:
     """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed (outputs: copies to keep).
-    A change in `reads` since the capture means a new one: layers or weights replaced or frozen, hooks, module numbers
-    (training flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule, an
-    object rebound), non-tensor inputs; docs/atari.md. What else fn reads or does is frozen (a value behind a helper
-    or a dict, a Python side effect): edit those with --no-cuda-graphs."""
+    A change in `reads` means a new capture: layers or weights replaced or frozen, hooks, module numbers (training
+    flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule), non-tensor
+    inputs; docs/atari.md. What else fn reads or does is frozen (a value in a dict, a side effect): --no-cuda-graphs."""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -367,6 +362,11 @@ SCRIPT = os.path.basename(__file__)  # checkpoints record it: a resume refuses a
 SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]  # a resume's own
 
 
+def replay_nbytes(capacity: int, num_envs: int, frame: int = 84 * 84) -> int:
+    """FrameReplayBuffer's memory: a frame and 18 bytes a slot (its state's arrays), a frame of zeros an env."""
+    return capacity * (frame + 18) + num_envs * frame
+
+
 class Run:
     """A run's folder, seeding, metrics (metrics.csv, TensorBoard, wandb), progress line, signals, checkpoints."""
 
@@ -374,7 +374,7 @@ class Run:
         self.args, self.checkpoint, self.stop_signal, self.recent_returns, self.wandb = args, checkpoint, None, [], None
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         print(f"device: {self.device}" + (f" ({torch.cuda.get_device_name()})" if self.device.type == "cuda" else ""))
-        need = FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)
+        need = replay_nbytes(args.buffer_size, args.num_envs)
         fits = self.device.type == "cuda" and need < 0.8 * torch.cuda.mem_get_info()[0]
         self.buffer_device = self.device if fits else torch.device("cpu")  # the GPU's memory when it fits there
         for seed_stream in (random.seed, np.random.seed, torch.manual_seed):  # one seed feeds every stream
@@ -586,7 +586,7 @@ def parse_args() -> tuple[Args, dict | None]:
     with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
         free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
     free = max(free, torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else 0)  # or the GPU's
-    if (need := FrameReplayBuffer.nbytes(args.buffer_size, args.num_envs)) >= 0.8 * free:
+    if (need := replay_nbytes(args.buffer_size, args.num_envs)) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
     return args, checkpoint
 

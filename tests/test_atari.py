@@ -204,14 +204,14 @@ def test_the_gradient_step_is_the_reference(tmp_path):
 def test_buffer_memory_per_transition():
     """7,074 bytes a transition (frame 7,056 + 18), and one frame of zeros per env; what it reports is what it holds
     (its state, which a checkpoint saves, besides a few counters per env)."""
-    assert atari.FrameReplayBuffer.nbytes(1001, 2) - atari.FrameReplayBuffer.nbytes(1000, 2) == 7_074
+    assert atari.replay_nbytes(1001, 2) - atari.replay_nbytes(1000, 2) == 7_074
 
     def held(capacity: int) -> int:
         state = atari.FrameReplayBuffer(capacity, 2, torch.device("cpu")).state_dict()
         return sum(t.numel() * t.element_size() for t in state.values())
 
     assert held(2000) - held(1000) == 1000 * 7_074
-    assert 0 <= held(1000) - atari.FrameReplayBuffer.nbytes(1000, 2) <= 2 * 8 * 4  # counters: a few int64 an env
+    assert 0 <= held(1000) - atari.replay_nbytes(1000, 2) <= 2 * 8 * 4  # counters: a few int64 an env
 
 
 def test_smoke_two_envs_reaches_training_logs_whole_games_and_records_video(workdir):
