@@ -48,7 +48,7 @@ class Args:
     buffer_size: int = 100_000
     """replay capacity in transitions (SB3 zoo's CartPole value; CleanRL 10k)"""
     gamma: float = 0.99
-    """discount factor, read into each replay row as it is stored (CleanRL's default)"""
+    """discount factor; each replay row takes the buffer's copy of it when stored (CleanRL's default)"""
     n_step: int = 3
     """rewards summed before the bootstrap: sum_j<n gamma^j r_t+j + gamma^n V(s_t+n); 1: DQN's (tuned; CleanRL 1)"""
     tau: float = 0.01
@@ -170,8 +170,8 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 class ReplayBuffer:
     """Circular buffer of n-step transitions in host memory, a float32 row each: [obs, next_obs, action, reward,
-    terminated, discount] = [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j, terminated, gamma^k], k = n_step or fewer at an
-    episode's end (all its pending steps go in): no row spans a reset; a truncation keeps the true final obs.
+    terminated, discount] = [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j, terminated, gamma^k], k = n_step or fewer (at an
+    episode's end all its pending steps go in): no row spans a reset; a truncation keeps the true final obs.
     Rewards and gamma enter a row when it is stored: edit rewards before `add`; a gamma schedule reaches new rows."""
 
     def __init__(self, capacity: int, obs_dim: int, num_envs: int, n_step: int, gamma: float):
@@ -227,6 +227,8 @@ def train(args: Args, run: "Run") -> None:
     state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
     counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))  # a resume loads into these
     global_step, learning_start = counters["global_step"], counters["learning_start_step"]
+    for group in optimizer.param_groups:  # decay base: each group's first rate (in checkpoints; older ones: the flag)
+        group.setdefault("initial_lr", group["lr"] if not counters["gradient_steps"] else args.learning_rate)
 
     obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes (none pending in rb)
     while global_step < args.total_timesteps and run.stop_signal is None:
@@ -260,8 +262,8 @@ def train(args: Args, run: "Run") -> None:
             if args.max_grad_norm > 0:
                 nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
             if args.lr_decay_fraction > 0:  # each group's first rate, scaled; at 0 the rates are the optimizer's own
-                for group in optimizer.param_groups:  # "initial_lr": torch schedulers' key, kept in checkpoints
-                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * lr_scale
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * lr_scale
             optimizer.step()
             counters["gradient_steps"] += 1
 
@@ -298,8 +300,7 @@ class Run:
                 self.dir = name
             unix_time += 1
         self.name = checkpoint["run_name"] if checkpoint else os.path.basename(self.dir)
-        resumed = f"/resumed_at_{self.counters['global_step']}" if checkpoint else ""  # RecordVideo counts anew
-        self.video_folder = f"videos/{self.name}{resumed}"
+        self.video_folder = f"videos/{self.name}" + f"/resumed_at_{self.counters['global_step']}" * bool(checkpoint)
         if args.track:
             import wandb
 

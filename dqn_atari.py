@@ -254,8 +254,8 @@ class CudaGraphed:
         state = [t for s in getattr(self.optimizer, "state", {}).values() for t in s.values()]  # a reset frees these
         tensors = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())] + state  # no recursion
         flags = [v for m in modules for v in vars(m).values() if isinstance(v, number)]  # training flags among them
-        hooks = [tuple(h) for m in modules for h in (m._forward_pre_hooks, m._forward_hooks, m._backward_hooks)]
-        flags += [t.requires_grad for t in tensors] + hooks  # a layer frozen, a hook added or removed
+        flags += [tuple(v) for m in modules for k, v in vars(m).items() if k.endswith("hooks")]  # hooks, by handle
+        flags += [t.requires_grad for t in tensors if torch.is_tensor(t)]  # a layer frozen
         groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
         closure = [v if isinstance(v := c.cell_contents, number) else id(v) for c in self.fn.__closure__ or ()]
         values = [v for v in (*groups, *vars(self.args).values(), *closure, *inputs) if not torch.is_tensor(v)]

@@ -31,21 +31,44 @@ SHORT = ["--total-timesteps", "300", "--learning-starts", "200", "--target-netwo
 SHORT += ["--buffer-size", "1000", "--batch-size", "8"]
 
 
-def play(envs, steps: int, seed: int, actions=None) -> list[dict]:
-    """Step `envs` from reset(seed) with random actions (or those given): per step, what the loop reads, and the
+class RecordingEnvs:
+    """ALE's vector env as train() drives it (reset, send, recv), each step recorded: what the loop reads, and the
     true next obs (the final one where a game was reset inside the step)."""
-    obs, infos = envs.reset(seed=seed)
+
+    def __init__(self, envs):
+        self.envs, self.steps = envs, []
+
+    def __getattr__(self, name):
+        return getattr(self.envs, name)
+
+    def reset(self, **kwargs):
+        self.obs, self.infos = self.envs.reset(**kwargs)
+        return self.obs, self.infos
+
+    def send(self, actions):
+        self.actions = np.array(actions)
+        self.envs.send(actions)
+
+    def recv(self):
+        next_obs, scores, terminations, truncations, infos = out = self.envs.recv()
+        reset = atari.games_reset(terminations, truncations, infos["lives"], self.infos["lives"])
+        true_next = np.where(reset[:, None, None, None], infos.get("final_obs", next_obs), next_obs)
+        self.steps.append(dict(obs=self.obs.copy(), actions=self.actions, scores=scores.copy(), reset=reset,
+                               terminations=terminations.copy(), truncations=truncations.copy(), true_next=true_next,
+                               next_obs=next_obs.copy()))  # fmt: skip
+        self.obs, self.infos = next_obs, infos
+        return out
+
+
+def play(envs, steps: int, seed: int) -> list[dict]:
+    """Step `envs` from reset(seed) with random actions; each step as RecordingEnvs records it."""
+    recording = RecordingEnvs(envs)
+    recording.reset(seed=seed)
     envs.action_space.seed(seed)
-    out = []
-    for t in range(steps):
-        a = envs.action_space.sample() if actions is None else actions[t]
-        next_obs, scores, terminations, truncations, next_infos = envs.step(a)
-        reset = atari.games_reset(terminations, truncations, next_infos["lives"], infos["lives"])
-        true_next = np.where(reset[:, None, None, None], next_infos.get("final_obs", next_obs), next_obs)
-        out.append(dict(obs=obs, actions=a, scores=scores, terminations=terminations, truncations=truncations,
-                        reset=reset, true_next=true_next, next_obs=next_obs))  # fmt: skip
-        obs, infos = next_obs, next_infos
-    return out
+    for _ in range(steps):
+        recording.send(envs.action_space.sample())
+        recording.recv()
+    return recording.steps
 
 
 def test_env_stacks_life_losses_and_resets():
@@ -97,33 +120,6 @@ def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
         seen["terminated"] += int(outcome[2])
         seen["at a game's start"] += int(not obs[2].any())
     assert min(seen.values()) >= 10, seen
-
-
-class RecordingEnvs:
-    """ALE's vector env as train() drives it (reset, send, recv), each step recorded as play() records it."""
-
-    def __init__(self, envs):
-        self.envs, self.steps = envs, []
-
-    def __getattr__(self, name):
-        return getattr(self.envs, name)
-
-    def reset(self, **kwargs):
-        self.obs, self.infos = self.envs.reset(**kwargs)
-        return self.obs, self.infos
-
-    def send(self, actions):
-        self.actions = np.array(actions)
-        self.envs.send(actions)
-
-    def recv(self):
-        next_obs, scores, terminations, truncations, infos = out = self.envs.recv()
-        reset = atari.games_reset(terminations, truncations, infos["lives"], self.infos["lives"])
-        true_next = np.where(reset[:, None, None, None], infos.get("final_obs", next_obs), next_obs)
-        self.steps.append(dict(obs=self.obs.copy(), actions=self.actions, scores=scores.copy(), reset=reset,
-                               terminations=terminations.copy(), true_next=true_next))  # fmt: skip
-        self.obs, self.infos = next_obs, infos
-        return out
 
 
 def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
@@ -290,7 +286,7 @@ def test_cuda_graphs_give_the_eager_numbers(tmp_path):
 def graphed_step(device: str):
     """A small network, its optimizer and a CudaGraphed gradient step that reads gamma from a closure variable."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).to(device)
+    net = nn.Sequential(nn.Linear(4, 8, bias=False), nn.ReLU(), nn.Linear(8, 2)).to(device)  # a None parameter
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2, capturable=device == "cuda")
     args, gamma = atari.Args(), 0.9
 
@@ -326,6 +322,7 @@ def test_a_graph_is_captured_again_when_what_it_reads_changes():
         lambda: setattr(net[0], "temperature", 2.0),  # a number a researcher's layer reads
         lambda: net[0].requires_grad_(False),  # a layer frozen
         lambda: net[2].register_forward_hook(lambda module, inputs, output: None),  # a hook (activation statistics)
+        lambda: net[2].register_full_backward_pre_hook(lambda module, grad_output: None),  # a gradient hook
         lambda: optimizer.state.clear(),  # an optimizer reset: the memory a replay writes is freed
         lambda: set_closure_value(step, "net", copy.deepcopy(net)),  # an object the step reads, rebound
     ]

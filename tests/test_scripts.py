@@ -368,6 +368,22 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     )
 
 
+def test_a_checkpoint_of_before_initial_lr_resumes_on_the_schedule(script, tmp_path):
+    """A checkpoint whose optimizer groups lack "initial_lr" (the scripts' before each group kept its first rate),
+    taken inside the decay window, resumes at the schedule's rate, not at a rate decayed twice."""
+    flags = [*TOY, *SHORT, "--total-timesteps", "700", "--checkpoint-buffer"]
+    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"550:{int(signal.SIGTERM)}"), check=False)
+    path = only_run_dir(tmp_path) / "checkpoint.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["counters"]["global_step"] == 550  # the decay runs from 490
+    for group in checkpoint["optimizer"]["param_groups"]:
+        del group["initial_lr"]
+    torch.save(checkpoint, path)
+    run_script(script, "--resume", str(path), cwd=tmp_path)
+    rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(path.parent, "charts/learning_rate")}
+    assert rates[600] == pytest.approx(decayed_rate(script, 700, 600))
+
+
 @pytest.mark.parametrize("step,during", [(400, "the last training step"), (450, "the evaluation")])
 def test_signal_after_the_loop_still_stops_the_run(script, workdir, step, during):
     """A signal in the training loop's last step, or in the evaluation after it, still ends the run non-zero.
