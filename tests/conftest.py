@@ -33,6 +33,12 @@ def load_script(name: str):
     return module
 
 
+def run_stopped_by_signal(script: str, *flags, at: int, cwd: Path, sig=signal.SIGTERM) -> subprocess.CompletedProcess:
+    """Run a script on a toy env (in `flags`) that sends `sig` to its own process at its `at`-th step: a stop at a
+    known step. The exit code is the test's to check."""
+    return run_script(script, *flags, cwd=cwd, env=script_env(TOY_SIGNAL_AT=f"{at}:{int(sig)}"), check=False)
+
+
 def train_in_process(module, **flags):
     """Train a loaded script in this process (run folder under the cwd) with Args(**flags); returns its finished Run,
     so a test can patch the module's pieces first. The run must end with exit code 0."""
@@ -101,6 +107,10 @@ def read_metrics(run_dir: Path, metric: str | None = None) -> list[dict]:
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return [r for r in rows if metric is None or r["metric"] == metric]
+
+
+def metric_by_step(run_dir: Path, metric: str) -> dict[int, float]:
+    return {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, metric)}
 
 
 def summary(stdout: str) -> dict[str, int]:

@@ -21,10 +21,12 @@ from conftest import (
     ROOT,
     SHORT,
     load_script,
+    metric_by_step,
     only_run_dir,
     read_metrics,
     run_dirs,
     run_script,
+    run_stopped_by_signal,
     script_env,
     summary,
     train_in_process,
@@ -64,7 +66,7 @@ def test_help_lists_every_flag_with_its_doc(name, workdir):
 def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: float) -> None:
     """Logged at env step s, epsilon is the one the envs acted with, the schedule's value at step s - num_envs:
     linear from 1 to the default end_e, 0.04, over `duration` env steps, whatever num_envs is."""
-    logged = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/epsilon")}
+    logged = metric_by_step(run_dir, "charts/epsilon")
     assert len(logged) >= 4 and min(logged.values()) == 0.04 < max(logged.values())
     for step, epsilon in logged.items():
         assert epsilon == pytest.approx(max(1 - 0.96 * (step - num_envs) / duration, 0.04)), step
@@ -90,7 +92,7 @@ def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     assert {"charts/episodic_return", "charts/episodic_length", "losses/td_loss", "losses/q_values"} <= names
     assert {"charts/epsilon", "charts/SPS"} <= names
     # read from the optimizer: constant, then linear to 0 over the run's last `lr_decay_fraction` (no step before 210)
-    learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
+    learning_rates = metric_by_step(run_dir, "charts/learning_rate")
     assert learning_rates[200] == 1e-3 and learning_rates[300] == pytest.approx(decayed_rate(script, 400, 300))
     assert learning_rates[400] == 0.0
     assert_epsilon_follows_the_schedule(run_dir, 1, 0.5 * 400)
@@ -273,7 +275,7 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
 def test_save_model_writes_weights_and_evaluates(script, workdir):
     proc = run_script(script, *SHORT, "--save-model", "--eval-episodes", "3", cwd=workdir)
     run_dir = only_run_dir(workdir)
-    state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
+    state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)  # loading never runs code (SPEC)
     module = load_script(script)
     module.QNetwork(4, 2, module.Args().hidden_sizes).load_state_dict(state)
     assert len(read_metrics(run_dir, "eval/episodic_return")) == 3
@@ -339,7 +341,7 @@ def test_bad_input_one_line_exit_2_nothing_created(script, workdir, flags, expec
 def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     """ToyChain sends the signal to its own process at its 250th step: a deterministic interruption."""
     flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer"]
-    interrupted = run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"250:{int(sig)}"), check=False)
+    interrupted = run_stopped_by_signal(script, *flags, at=250, sig=sig, cwd=tmp_path)
     assert interrupted.returncode == 128 + sig, interrupted.stdout + interrupted.stderr
     run_dir = only_run_dir(tmp_path)
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
@@ -362,7 +364,7 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     before, elapsed = len(rows_before), checkpoint["counters"]["elapsed"]  # wall_time is rounded to 1 ms
     assert times[before - 1] - 1e-3 <= elapsed <= times[before] + 1e-3 and times[-1] <= at_600["elapsed"] + 1e-3
     # the rate's schedule follows the env step across the resume
-    learning_rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, "charts/learning_rate")}
+    learning_rates = metric_by_step(run_dir, "charts/learning_rate")
     assert [learning_rates[s] for s in (400, 500, 600)] == pytest.approx(
         [decayed_rate(script, 600, s) for s in (400, 500, 600)]
     )
@@ -372,7 +374,7 @@ def test_a_checkpoint_of_before_initial_lr_resumes_on_the_schedule(script, tmp_p
     """A checkpoint whose optimizer groups lack "initial_lr" (the scripts' before each group kept its first rate),
     taken inside the decay window, resumes at the schedule's rate, not at a rate decayed twice."""
     flags = [*TOY, *SHORT, "--total-timesteps", "700", "--checkpoint-buffer"]
-    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"550:{int(signal.SIGTERM)}"), check=False)
+    run_stopped_by_signal(script, *flags, at=550, cwd=tmp_path)
     path = only_run_dir(tmp_path) / "checkpoint.pt"
     checkpoint = torch.load(path, weights_only=True)
     assert checkpoint["counters"]["global_step"] == 550  # the decay runs from 490
@@ -380,7 +382,7 @@ def test_a_checkpoint_of_before_initial_lr_resumes_on_the_schedule(script, tmp_p
         del group["initial_lr"]
     torch.save(checkpoint, path)
     run_script(script, "--resume", str(path), cwd=tmp_path)
-    rates = {int(r["global_step"]): float(r["value"]) for r in read_metrics(path.parent, "charts/learning_rate")}
+    rates = metric_by_step(path.parent, "charts/learning_rate")
     assert rates[600] == pytest.approx(decayed_rate(script, 700, 600))
 
 
@@ -391,8 +393,7 @@ def test_signal_after_the_loop_still_stops_the_run(script, workdir, step, during
     Training takes 400 env steps; the evaluation env, counting its own steps, sends the signal at step 450.
     """
     flags = [*TOY, *SHORT, "--save-model", "--eval-episodes", "1000"]
-    env = script_env(TOY_SIGNAL_AT=f"{step}:{int(signal.SIGINT)}")
-    proc = run_script(script, *flags, cwd=workdir, env=env, check=False)
+    proc = run_stopped_by_signal(script, *flags, at=step, sig=signal.SIGINT, cwd=workdir)
     assert proc.returncode == 128 + signal.SIGINT, proc.stdout + proc.stderr
     run_dir = only_run_dir(workdir)
     checkpointed = during == "the last training step"  # the evaluation comes after the model is saved
@@ -411,9 +412,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     flags += ["--n-step", "1"]  # one row per env step: the buffer at env step s is its first s rows
 
     def run_until(env_steps: int, cwd: Path, *extra: str) -> dict:
-        run_script(
-            script, *extra, cwd=cwd, env=script_env(TOY_SIGNAL_AT=f"{env_steps}:{int(signal.SIGTERM)}"), check=False
-        )
+        run_stopped_by_signal(script, *extra, at=env_steps, cwd=cwd)
         return torch.load(only_run_dir(cwd) / "checkpoint.pt", weights_only=True)
 
     (tmp_path / "one").mkdir()
@@ -473,11 +472,11 @@ def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
     """Stopped at env step 153, two steps of an episode pending, and resumed with the buffer for 150 more steps (whole
     episodes): the pending steps are dropped, not joined to the resumed run's new episodes; every row stays whole."""
     flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer", "--n-step", "3"]
-    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"153:{int(signal.SIGTERM)}"), check=False)
+    run_stopped_by_signal(script, *flags, at=153, cwd=tmp_path)
     checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
     before = torch.load(checkpoint, weights_only=True)["buffer"]["size"]
     resume = ["--resume", str(checkpoint), "--checkpoint-buffer"]
-    run_script(script, *resume, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT=f"150:{int(signal.SIGTERM)}"), check=False)
+    run_stopped_by_signal(script, *resume, at=150, cwd=tmp_path)
     buffer = torch.load(checkpoint, weights_only=True)["buffer"]
     assert (before, buffer["size"]) == (153 - 2, 153 - 2 + 150)  # ToyChain's episodes pair up into 10 steps
     assert_toy_chain_rows_whole(buffer["data"][: buffer["size"]], n_step=3)
@@ -485,7 +484,7 @@ def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
 
 def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
     flags = [*TOY, *SHORT, "--total-timesteps", "600"]
-    run_script(script, *flags, cwd=tmp_path, env=script_env(TOY_SIGNAL_AT="300:15"), check=False)
+    run_stopped_by_signal(script, *flags, at=300, cwd=tmp_path)
     checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
     assert "buffer" not in torch.load(checkpoint, weights_only=True)
     results = []
@@ -704,13 +703,6 @@ def test_resume_refuses_a_file_that_is_not_a_checkpoint(script_name, content, tm
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "--resume" in proc.stderr
     assert not marker.exists() and list(workdir.iterdir()) == []
-
-
-def test_saved_weights_load_with_weights_only(script, workdir):
-    run_script(script, *SHORT, "--save-model", "--eval-episodes", "1", cwd=workdir)
-    path = only_run_dir(workdir) / f"{script[:-3]}.pt"
-    code = f"import torch; torch.load({str(path)!r}, weights_only=True)"
-    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 def test_readme_plot_code_draws_a_real_run(workdir):
