@@ -314,7 +314,8 @@ def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsi
     with torch.no_grad():
         for p in q.parameters():
             p.zero_()
-        list(q.parameters())[-1].copy_(torch.tensor([0.0, 1.0]))  # the output layer's bias: always push right
+        output = next(m for m in q.modules() if isinstance(m, nn.Linear) and m.out_features == 2)  # 4 -> 4 -> 2
+        output.bias.copy_(torch.tensor([0.0, 1.0]))  # always push right
     torch.save(q.state_dict(), tmp_path / "right.pt")
     returns = script.evaluate(str(tmp_path / "right.pt"), args, torch.device("cpu"))
     env, pushing_right = gym.make("CartPole-v1"), []
