@@ -576,13 +576,15 @@ def parse_args() -> tuple[Args, dict | None]:
             fail(f"--{name.replace('_', '-')} {getattr(args, name)!r}: must be {allowed}")
     try:
         with gym.make(args.env_id) as env:
-            game, obs_space = env.unwrapped, env.observation_space
+            game, obs_space, kwargs = env.unwrapped, env.observation_space, env.spec.kwargs
     except (gym.error.Error, ImportError, AttributeError, ValueError) as e:
         fail(f"--env-id {args.env_id}: cannot make this env ({type(e).__name__}: {e})")
     if not isinstance(game, ale_py.AtariEnv):
         fail(f"--env-id {args.env_id}: not an ALE (Atari) game; for vector observations use dqn.py")
     if len(obs_space.shape) != 3 or obs_space.shape[2] != 3 or game._frameskip != 1:
         fail(f"--env-id {args.env_id}: not the RGB screen of a game without a frame-skip of its own (NoFrameskip-v4)")
+    if flavour := {k: kwargs[k] for k in ("mode", "difficulty") if kwargs.get(k) is not None}:  # make_envs drops them
+        fail(f"--env-id {args.env_id}: a game mode or difficulty {flavour} that ALE's vector env cannot play")
     with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
         free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
     free = max(free, torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else 0)  # or the GPU's

@@ -237,6 +237,7 @@ def test_smoke_two_envs_reaches_training_logs_whole_games_and_records_video(work
         (["--buffer-size", str(10**9)], "bytes"),
         (["--max-grad-norm", "-1"], "--max-grad-norm"),
         (["--env-id", "toy_envs:ToyBreakoutRam-v0"], "RGB screen"),
+        (["--env-id", "toy_envs:ToyBreakoutMode-v0"], "'mode': 4"),
         (["--env-id", "NoSuchGameNoFrameskip-v4"], "--env-id"),
         (["--total-timesteps", "0"], "--total-timesteps"),
         (["--learning-starts", "500", "--total-timesteps", "500"], "--learning-starts"),

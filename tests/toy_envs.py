@@ -79,6 +79,11 @@ gym.register(
     kwargs=dict(game="breakout", obs_type="rgb", frameskip=1, repeat_action_probability=0.0),
     max_episode_steps=600,
 )
+gym.register(  # another flavour of the game: a mode the vector env cannot play
+    "ToyBreakoutMode-v0",
+    entry_point="ale_py.env:AtariEnv",
+    kwargs=dict(game="breakout", obs_type="rgb", frameskip=1, repeat_action_probability=0.0, mode=4),
+)
 gym.register(  # the same game's RAM as observations: not a screen
     "ToyBreakoutRam-v0",
     entry_point="ale_py.env:AtariEnv",
