@@ -3,6 +3,7 @@
 import contextlib
 import csv
 import importlib.util
+import inspect
 import io
 import os
 import re
@@ -37,6 +38,12 @@ def run_stopped_by_signal(script: str, *flags, at: int, cwd: Path, sig=signal.SI
     """Run a script on a toy env (in `flags`) that sends `sig` to its own process at its `at`-th step: a stop at a
     known step. The exit code is the test's to check."""
     return run_script(script, *flags, cwd=cwd, env=script_env(TOY_SIGNAL_AT=f"{at}:{int(sig)}"), check=False)
+
+
+def spy(fn, record):
+    """fn, calling record(arguments by name) first: a test sees what the loop passes, however it passes it."""
+    signature = inspect.signature(fn)
+    return lambda *args, **kwargs: record(signature.bind(*args, **kwargs).arguments) or fn(*args, **kwargs)
 
 
 def train_in_process(module, **flags):

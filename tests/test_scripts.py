@@ -28,6 +28,7 @@ from conftest import (
     run_script,
     run_stopped_by_signal,
     script_env,
+    spy,
     summary,
     train_in_process,
 )
@@ -551,7 +552,7 @@ def test_edited_networks_act_and_learn_with_their_current_weights(script, edit, 
     initial weights would pay about a quarter of the time."""
     module = load_script(script)
     network = module.QNetwork
-    monkeypatch.setattr(module, "QNetwork", lambda *shape: EDITS[edit](network(*shape)))
+    monkeypatch.setattr(module, "QNetwork", lambda *args, **kwargs: EDITS[edit](network(*args, **kwargs)))
     monkeypatch.chdir(workdir)
     flags = dict(env_id="toy_envs:ToyBandit-v0", total_timesteps=1500, learning_starts=200, train_frequency=1)
     train_in_process(module, **flags, end_e=0.0, exploration_fraction=0.3, batch_size=32, hidden_sizes=(32,))
@@ -616,8 +617,7 @@ def test_each_sampled_row_bootstraps_with_its_own_discount(script, workdir, monk
     """With 3-step rows, the loop hands td_target each row's stored discount: gamma^3, and gamma or gamma^2 for the
     rows an episode's end stored with fewer steps (ToyChain's episodes end every 4 or 6 steps)."""
     module, seen = load_script(script), set()
-    td_target = module.td_target
-    monkeypatch.setattr(module, "td_target", lambda *a: seen.update(a[3].tolist()) or td_target(*a))
+    monkeypatch.setattr(module, "td_target", spy(module.td_target, lambda a: seen.update(a["discounts"].tolist())))
     monkeypatch.chdir(workdir)
     run = train_in_process(module, **TOY_CHAIN_400, n_step=3)
     assert run.counters["gradient_steps"] == 50
@@ -629,13 +629,10 @@ def test_targets_and_evaluation_use_networks_in_eval_mode(name, workdir, monkeyp
     """TD targets and --save-model's evaluation see the networks in eval mode, as an edit that adds dropout or
     BatchNorm needs (no dropout, running statistics)."""
     module, seen = load_script(name), {"target": set(), "greedy": []}
-    next_state_value, greedy_actions = module.next_state_value, module.greedy_actions
-    monkeypatch.setattr(
-        module, "next_state_value", lambda q, t, obs: seen["target"].add(t.training) or next_state_value(q, t, obs)
-    )
-    monkeypatch.setattr(
-        module, "greedy_actions", lambda q, *rest: seen["greedy"].append(q.training) or greedy_actions(q, *rest)
-    )
+    targets = spy(module.next_state_value, lambda a: seen["target"].add(a["target_network"].training))
+    greedy = spy(module.greedy_actions, lambda a: seen["greedy"].append(a["q_network"].training))
+    monkeypatch.setattr(module, "next_state_value", targets)
+    monkeypatch.setattr(module, "greedy_actions", greedy)
     monkeypatch.chdir(workdir)
     env = "toy_envs:ToyBreakout-v0" if name == "dqn_atari.py" else "toy_envs:ToyChain-v0"
     flags = dict(total_timesteps=300, learning_starts=200, buffer_size=1000, batch_size=8, exploration_fraction=0.1)
