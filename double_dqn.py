@@ -449,14 +449,13 @@ def parse_args() -> tuple[Args, dict | None]:
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency", "n_step")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
-    rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
+    rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency", "max_grad_norm")]
     rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("gamma", "start_e", "end_e", "eval_epsilon")]
     rules += [
         ("exp_name", args.exp_name and os.path.basename(args.exp_name) == args.exp_name, "a name without '/'"),
         ("seed", 0 <= args.seed < 2**32, "in [0, 2**32 - 1] (numpy's seeding)"),
         ("learning_rate", args.learning_rate > 0, "> 0"),
         ("lr_decay_fraction", 0 <= args.lr_decay_fraction <= 1, "in [0, 1] (0: a constant learning rate)"),
-        ("max_grad_norm", args.max_grad_norm >= 0, ">= 0 (0: no clipping)"),
         ("hidden_sizes", args.hidden_sizes and min(args.hidden_sizes) > 0, "one or more positive widths"),
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("num_envs", args.num_envs <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),

@@ -556,13 +556,12 @@ def parse_args() -> tuple[Args, dict | None]:
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
-    rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency")]
+    rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency", "max_grad_norm")]
     rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("gamma", "start_e", "end_e", "eval_epsilon")]
     rules += [
         ("exp_name", args.exp_name and os.path.basename(args.exp_name) == args.exp_name, "a name without '/'"),
         ("seed", 0 <= args.seed < 2**32, "in [0, 2**32 - 1] (numpy's seeding)"),
         ("learning_rate", args.learning_rate > 0, "> 0"),
-        ("max_grad_norm", args.max_grad_norm >= 0, ">= 0 (0: no clipping)"),
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("buffer_size", args.buffer_size // args.num_envs >= 8, f"at least 8 frames for each of {args.num_envs} envs"),
         ("learning_starts", args.learning_starts >= args.num_envs, ">= --num-envs: each env's first transition"),
