@@ -261,9 +261,9 @@ def train(args: Args, run: "Run") -> None:
             loss.backward()
             if args.max_grad_norm > 0:
                 nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
-            if args.lr_decay_fraction > 0:  # each group's first rate, scaled; at 0 the rates are the optimizer's own
-                for group in optimizer.param_groups:
-                    group["lr"] = group["initial_lr"] * lr_scale
+            for group in optimizer.param_groups if args.lr_decay_fraction > 0 else []:  # 0: the optimizer's own rates
+                assert group["lr"] == group.get("decayed_lr", group["lr"]), "rates set elsewhere: --lr-decay-fraction 0"
+                group["lr"] = group["decayed_lr"] = group["initial_lr"] * lr_scale  # each group's first rate, scaled
             optimizer.step()
             counters["gradient_steps"] += 1
 

@@ -560,23 +560,35 @@ def test_edited_networks_act_and_learn_with_their_current_weights(script, edit, 
     assert len(returns) == 1500 and returns[-500:] == [1.0] * 500  # greedy (epsilon 0) from env step 450
 
 
+class DecayingAdam(torch.optim.Adam):
+    """A researcher's own rate schedule, as a scheduler's step() would apply it: 1% lower after each Adam step."""
+
+    def step(self, closure=None):
+        super().step(closure)
+        for group in self.param_groups:
+            group["lr"] *= 0.99
+
+
 def test_a_researchers_learning_rate_stands_without_the_decay(script, workdir, monkeypatch):
     """With --lr-decay-fraction 0 the loop leaves the optimizer's rate alone: one that a scheduler-like edit lowers
     after each Adam step is the rate used and logged (the loop used to set the base rate before every step)."""
     module = load_script(script)
-
-    class DecayingAdam(torch.optim.Adam):
-        def step(self, closure=None):
-            super().step(closure)
-            for group in self.param_groups:
-                group["lr"] *= 0.99
-
     monkeypatch.setattr(module.torch.optim, "Adam", DecayingAdam)
     monkeypatch.chdir(workdir)
     run = train_in_process(module, **TOY_CHAIN_400, lr_decay_fraction=0.0)
     assert run.counters["gradient_steps"] == 50
     logged = read_metrics(only_run_dir(workdir), "charts/learning_rate")[-1]
     assert float(logged["value"]) == pytest.approx(module.Args().learning_rate * 0.99**50, rel=1e-9)
+
+
+def test_the_decay_refuses_a_rate_set_elsewhere(script, workdir, monkeypatch):
+    """With the decay on (the default) a rate changed outside it would be overwritten before the next Adam step, and
+    charts/learning_rate would show a rate never used: the run stops at that step instead, naming the flag."""
+    module = load_script(script)
+    monkeypatch.setattr(module.torch.optim, "Adam", DecayingAdam)
+    monkeypatch.chdir(workdir)
+    with pytest.raises(AssertionError, match="--lr-decay-fraction 0"):
+        train_in_process(module, **TOY_CHAIN_400)
 
 
 def test_the_rate_decay_scales_each_param_groups_own_rate(script, workdir, monkeypatch):
