@@ -316,6 +316,7 @@ class Run:
     def restore(self, state: dict) -> dict:
         """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
+        self.checkpoint = None  # loaded into `state` below: its copy of the replay (GBs on Atari) is freed after it
         for name in set(state) & set(saved):  # a random generator's state, or a state dict
             if isinstance(obj := state[name], np.random.Generator):
                 obj.bit_generator.state = saved[name]
@@ -490,10 +491,9 @@ def fail(message: str) -> None:
 
 
 if __name__ == "__main__":
-    args, checkpoint = parse_args()  # bad input: one line on stderr, exit code 2, nothing created
-    run = Run(args, checkpoint)  # the run's folder and logs; prints the device
+    run = Run(*parse_args())  # bad input ends it here: one line on stderr, exit code 2, nothing created
     try:
-        train(args, run)
+        train(run.args, run)
     except FloatingPointError as error:  # a non-finite loss
         sys.exit(run.finish(error))
     sys.exit(run.finish())

@@ -100,9 +100,9 @@ class Args:
 
 
 def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
-    """ALE's C++ vector env with the DQN preprocessing: FIRE and 0-29 no-ops at a reset, frame-skip 4 with a max over
-    the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's first frame). A lost life terminates
-    but the game goes on; a game over or time limit resets inside step(), the last stack in infos["final_obs"]."""
+    """ALE's C++ vector env with the DQN preprocessing: at a reset 0-29 no-op frames, FIRE standing in for one in games
+    that need it; frame-skip 4, a max over the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's
+    first frame). A lost life terminates, the game goes on; a game over or time limit resets inside step()."""
     spec = (probe := gym.make(env_id)).spec  # a `module:Id` id imports the module, which registers the env
     probe.close()
     limits = (spec.max_episode_steps, spec.kwargs.get("max_num_frames_per_episode"))  # in frames: no frame-skip here
@@ -408,6 +408,7 @@ class Run:
     def restore(self, state: dict) -> dict:
         """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
+        self.checkpoint = None  # loaded into `state` below: its copy of the replay (GBs on Atari) is freed after it
         for name in set(state) & set(saved):  # a random generator's state, or a state dict
             if isinstance(obj := state[name], np.random.Generator):
                 obj.bit_generator.state = saved[name]
@@ -556,14 +557,14 @@ def parse_args() -> tuple[Args, dict | None]:
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
     rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
-    rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency", "max_grad_norm")]
+    rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("checkpoint_frequency", "max_grad_norm")]
     rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("gamma", "start_e", "end_e", "eval_epsilon")]
     rules += [
         ("exp_name", args.exp_name and os.path.basename(args.exp_name) == args.exp_name, "a name without '/'"),
-        ("seed", 0 <= args.seed < 2**32, "in [0, 2**32 - 1] (numpy's seeding)"),
+        ("seed", 0 <= args.seed < 2**31 - args.total_timesteps - args.num_envs, "< 2**31 - total-timesteps - num-envs"),
         ("learning_rate", args.learning_rate > 0, "> 0"),
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
-        ("buffer_size", args.buffer_size // args.num_envs >= 8, f"at least 8 frames for each of {args.num_envs} envs"),
+        ("buffer_size", args.buffer_size >= 8 * args.num_envs, f"at least 8 frames for each of {args.num_envs} envs"),
         ("learning_starts", args.learning_starts >= args.num_envs, ">= --num-envs: each env's first transition"),
         ("learning_starts", args.learning_starts < args.total_timesteps, f"< --total-timesteps {args.total_timesteps}"),
         ("tau", 0 < args.tau <= 1, "in (0, 1]"),
@@ -598,10 +599,9 @@ def fail(message: str) -> None:
 
 
 if __name__ == "__main__":
-    args, checkpoint = parse_args()  # bad input: one line on stderr, exit code 2, nothing created
-    run = Run(args, checkpoint)  # the run's folder and logs; prints the device
+    run = Run(*parse_args())  # bad input ends it here: one line on stderr, exit code 2, nothing created
     try:
-        train(args, run)
+        train(run.args, run)
     except FloatingPointError as error:  # a non-finite loss
         sys.exit(run.finish(error))
     sys.exit(run.finish())

@@ -2,10 +2,12 @@
 the gradient step by hand, short runs, and what makes a CUDA graph capture again."""
 
 import copy
+import gc
 import os
 import signal
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -247,12 +249,39 @@ def test_smoke_two_envs_reaches_training_logs_whole_games_and_records_video(work
         (["--exploration-fraction", "0"], "--exploration-fraction"),
         (["--resume", "no/such/checkpoint.pt"], "--resume"),
         (["--seed", "-1"], "--seed"),
+        (["--num-envs", "0"], "--num-envs"),
+        (["--seed", str(2**31 - 10_000_001)], "--seed"),  # ALE's int32 seeds: a game at env step 10M would overflow
     ],
 )
 def test_bad_input(workdir, flags, expected):
     proc = run_script("dqn_atari.py", *flags, "--track", cwd=workdir, check=False)
     assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert list(workdir.iterdir()) == []
+
+
+def test_the_largest_seed_accepted_resumes_and_evaluates(workdir):
+    """The largest --seed accepted plays a run resumed at its last step (its games reseeded at seed + env step) and
+    the evaluation (seed + 1): ALE's seeds are int32."""
+    seed, flags = 2**31 - 300 - 2 - 1, ["--num-envs", "2", "--checkpoint-frequency", "298"]  # SHORT: 300 steps
+    run_script("dqn_atari.py", *TOY, *SHORT, *flags, "--seed", str(seed), cwd=workdir)
+    checkpoint = only_run_dir(workdir) / "checkpoint.pt"
+    run_script("dqn_atari.py", "--resume", str(checkpoint), "--save-model", cwd=workdir)
+    assert len(read_metrics(only_run_dir(workdir), "eval/episodic_return")) == 10
+
+
+def test_a_resumed_run_frees_the_checkpoints_replay(workdir, monkeypatch):
+    """Once loaded into the run's buffer, the checkpoint's copy of the replay (7 GB at 1M frames) is no longer held."""
+    run_script("dqn_atari.py", *TOY, *SHORT, "--checkpoint-frequency", "200", "--checkpoint-buffer", cwd=workdir)
+    monkeypatch.setattr(sys, "argv", ["dqn_atari.py", "--resume", str(only_run_dir(workdir) / "checkpoint.pt")])
+    monkeypatch.chdir(workdir)
+    args, checkpoint = atari.parse_args()
+    frames = weakref.ref(checkpoint["buffer"]["frames"])
+    run = atari.Run(args, checkpoint)
+    del checkpoint
+    atari.train(args, run)
+    gc.collect()
+    assert frames() is None
+    assert run.finish() == 0
 
 
 def metrics_of_runs(tmp_path, *flag_sets: list[str]) -> list[list[tuple]]:
