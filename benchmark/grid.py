@@ -4,16 +4,18 @@
     python benchmark/grid.py slurm --scripts dqn_atari.py --envs BreakoutNoFrameskip-v4 --seeds 1 2 3 -- --cuda
     python benchmark/grid.py report --out benchmark/results/grid
 
-Every run has a folder `{out}/{script}__{env}__{flags}__seed{N}/` (flags: the extra flags, or `default`) in
-which the script runs, so its `runs/*/metrics.csv` lands there; a `DONE` file marks a finished run, and
-finished runs are skipped, so an interrupted grid is resumed by running the same command again. `slurm`
-writes the unfinished runs to `tasks.txt` and submits one job array (`sbatch --array`), one run per task,
-each task running `grid.py task`; `report` reads the same folders whichever way they were filled.
-Extra flags after `--` go to every run.
+Every run has a folder `{out}/{script}__{env}__{flags}__seed{N}/` (flags: the extra flags, or `default`; a long
+list is cut and ends in a hash of it) in which the script runs, so its `runs/*/metrics.csv` lands there; a `DONE`
+file marks a finished run, and finished runs are skipped, so an interrupted grid is resumed by running the same
+command again: a run stopped with a checkpoint (Ctrl-C, SIGTERM, a Slurm time limit, --checkpoint-frequency) goes
+on from its newest one (`--resume`). `slurm` writes the unfinished runs to a tasks file of its own and submits one
+job array (`sbatch --array`), one run per task, each task running `grid.py task`; `report` reads the same folders
+whichever way they were filled, one row per script, env and flags. Extra flags after `--` go to every run.
 """
 
 import argparse
 import csv
+import hashlib
 import os
 import shlex
 import subprocess
@@ -36,8 +38,8 @@ PUBLISHED = {
 
 
 def flags_tag(flags: list[str]) -> str:
-    tag = "_".join(f.lstrip("-") for f in flags) or "default"
-    return "".join(c if c.isalnum() or c in "._-" else "-" for c in tag)
+    tag = "".join(c if c.isalnum() or c in "._-" else "-" for c in "_".join(f.lstrip("-") for f in flags) or "default")
+    return tag if len(tag) <= 120 else f"{tag[:100]}-{hashlib.sha1(tag.encode()).hexdigest()[:12]}"  # a folder name
 
 
 def grid_runs(a) -> list[dict]:
@@ -57,9 +59,11 @@ def is_done(run: dict) -> bool:
 
 
 def execute(folder: Path, command: list[str]) -> int:
-    """Run one grid cell in its folder; mark it DONE when the script succeeded."""
+    """Run one grid cell in its folder, from its newest checkpoint if a stopped run left one; DONE when it succeeded."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "stdout.txt", "w") as out:
+    checkpoints = sorted(folder.glob("runs/*/checkpoint.pt"), key=lambda p: p.stat().st_mtime)
+    command = [*command, "--resume", str(checkpoints[-1])] if checkpoints else command
+    with open(folder / "stdout.txt", "a") as out:  # a resumed run's output follows the stopped one's
         code = subprocess.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT).returncode
     if code == 0:
         (folder / "DONE").write_text(shlex.join(command) + "\n")
@@ -87,14 +91,14 @@ def run_slurm(a) -> int:
         print("every run is done already")
         return 0
     a.out.mkdir(parents=True, exist_ok=True)
-    tasks = a.out / "tasks.txt"
+    tasks = a.out / f"tasks-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"  # a later submission has its own
     tasks.write_text("".join(f"{r['folder']}\t{shlex.join(r['command'])}\n" for r in todo))
     (a.out / "slurm-logs").mkdir(exist_ok=True)
-    job = a.out / "grid.sbatch"
+    job = tasks.with_suffix(".sbatch")
     job.write_text(
         "#!/bin/bash\n"
         f"#SBATCH --job-name=dqn-grid\n#SBATCH --array=0-{len(todo) - 1}%{a.jobs}\n"
-        f"#SBATCH --output={a.out / 'slurm-logs' / '%A_%a.out'}\n"
+        f'#SBATCH --output="{a.out / "slurm-logs" / "%A_%a.out"}"\n'  # quoted: a path with spaces
         + "".join(f"#SBATCH {opt}\n" for opt in a.sbatch)
         + f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).resolve()))} task "
         f"{shlex.quote(str(tasks))} $SLURM_ARRAY_TASK_ID\n"
@@ -115,16 +119,18 @@ def run_task(tasks: Path, index: int) -> int:
     return execute(Path(folder), shlex.split(command))
 
 
-def episodes(folder: Path) -> tuple[np.ndarray, dict]:
-    """(global_step, return) of the training episodes of the run in `folder`, and its last SPS and wall time."""
-    path = sorted(folder.glob("runs/*/metrics.csv"))[-1]
-    with open(path, newline="") as f:
+def episodes(folder: Path) -> tuple[np.ndarray, dict] | None:
+    """(global_step, return) of the training episodes of the run in `folder`, and its last SPS, wall time and env
+    step; None for a run that logged no episode."""
+    paths = sorted(folder.glob("runs/*/metrics.csv"))
+    with open(paths[-1] if paths else os.devnull, newline="") as f:
         rows = list(csv.DictReader(f))
     returns = np.array(
         [(int(r["global_step"]), float(r["value"])) for r in rows if r["metric"] == "charts/episodic_return"]
     )
     sps = [float(r["value"]) for r in rows if r["metric"] == "charts/SPS"]
-    return returns, {"sps": sps[-1] if sps else float("nan"), "wall": float(rows[-1]["wall_time"])}
+    stats = {"sps": sps[-1] if sps else float("nan"), "wall": float(rows[-1]["wall_time"]) if rows else 0.0}
+    return (returns, stats | {"steps": int(rows[-1]["global_step"])}) if len(returns) else None
 
 
 def final_return(returns: np.ndarray) -> float:
@@ -133,31 +139,43 @@ def final_return(returns: np.ndarray) -> float:
 
 
 def last_20(returns: np.ndarray) -> tuple[float, float]:
-    """Mean of the last 20 training returns, and the best mean of 20 consecutive ones (CartPole solved: >= 475)."""
-    means = np.convolve(returns[:, 1], np.ones(20) / 20, mode="valid") if len(returns) >= 20 else returns[-1:, 1]
-    return float(means[-1]), float(means.max())
+    """Mean of the last 20 training returns (of all, if fewer), and the best mean of 20 consecutive ones (CartPole
+    solved: >= 475; NaN, never solved, under 20 episodes)."""
+    means = np.convolve(returns[:, 1], np.ones(20) / 20, mode="valid") if len(returns) >= 20 else []
+    return float(returns[-20:, 1].mean()), float(means.max()) if len(means) else float("nan")
 
 
 def report(a) -> int:
-    groups: dict[tuple[str, str], list[Path]] = {}
-    for done in sorted(a.out.glob("*/DONE")):
-        script, env_id, *_ = done.parent.name.split("__")
-        groups.setdefault((script + ".py", env_id), []).append(done.parent)
+    groups: dict[tuple[str, str, str], list[Path]] = {}
+    for done in sorted(a.out.glob("*/DONE")):  # one row per flag set: runs with other flags apart
+        script, env_id, *tag, _ = done.parent.name.split("__")
+        groups.setdefault((script + ".py", env_id, "__".join(tag)), []).append(done.parent)
+    tags = [(script, env_id) for script, env_id, _ in groups]  # several flag sets of one script and env: name them
+    groups = {(s + f" [{tag}]" * (tags.count((s, e)) > 1), e): folders for (s, e, tag), folders in groups.items()}
     if not groups:
         print(f"no finished runs under {a.out}", file=sys.stderr)
         return 1
-    print(
-        "| script | env | seeds | final return (last 10% of episodes) | last 20 episodes | SPS | wall (s) | published |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| script | env | env steps | seeds | final return (last 10% of episodes) | last 20 episodes | solved "
+          "(20 in a row >= 475) | SPS | wall (s) | published |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     curves, seeds = {}, []
-    for (script, env_id), folders in sorted(groups.items()):
-        data = [episodes(f) for f in folders]
+    for (script, env_id), all_folders in sorted(groups.items()):
+        data, folders = [], []
+        for folder in all_folders:
+            if (run := episodes(folder)) is None:
+                print(f"note: {folder.name} logged no episode; left out", file=sys.stderr)
+            else:
+                data, folders = [*data, run], [*folders, folder]
+        if not data:
+            continue
         finals, lasts = [final_return(r) for r, _ in data], [last_20(r) for r, _ in data]
         sps, wall = np.mean([s["sps"] for _, s in data]), np.mean([s["wall"] for _, s in data])
+        steps, solved = sorted({s["steps"] for _, s in data}), sum(best >= 475 for _, best in lasts)
+        solved = f"{solved} of {len(folders)}" if env_id.startswith("CartPole") else "-"  # 475: CartPole's bar
         print(
-            f"| {script} | {env_id} | {len(folders)} | {np.mean(finals):.2f} +- {np.std(finals):.2f} | "
-            f"{np.mean([m for m, _ in lasts]):.2f} | {sps:,.0f} | {wall:.1f} | {PUBLISHED.get(env_id, '-')} |"
+            f"| {script} | {env_id} | {'/'.join(f'{n:,}' for n in steps)} | {len(folders)} | {np.mean(finals):.2f} +- "
+            f"{np.std(finals):.2f} | {np.mean([m for m, _ in lasts]):.2f} | {solved} | {sps:,.0f} | "
+            f"{wall:.1f} | {PUBLISHED.get(env_id, '-')} |"
         )
         curves[(script, env_id)] = [r for r, _ in data]
         for folder, final, (last, best), (_, s) in zip(folders, finals, lasts, data, strict=True):
@@ -167,7 +185,8 @@ def report(a) -> int:
         print("\n| script | env | seed | final (last 10%) | last 20 | best 20 in a row | wall (s) |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(seeds))
-    plot(curves, a.plot or a.out / "curves.png")
+    if curves:
+        plot(curves, a.plot or a.out / "curves.png")
     return 0
 
 

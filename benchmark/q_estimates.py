@@ -68,7 +68,7 @@ def greedy_estimates(script: str, run_dir: Path, env_id: str, seed: int, episode
         for t in reversed(range(len(rewards))):
             g = rewards[t] + GAMMA * g
             returns[t] = g
-        keep = len(rewards) - HORIZON if truncated else len(rewards)
+        keep = max(0, len(rewards) - HORIZON) if truncated else len(rewards)  # a short time limit: none kept
         estimates += q_values[:keep]
         realised += list(returns[:keep])
         episode_returns.append(sum(rewards))

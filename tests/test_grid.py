@@ -21,6 +21,45 @@ def test_final_return_is_mean_of_last_tenth_of_episodes():
     assert grid.final_return(returns[:5]) == 5.0  # fewer than 10 episodes: the last one
 
 
+def test_last_20_needs_20_episodes_to_count_as_solved():
+    returns = np.array([(i, 500.0 if i == 12 else 0.0) for i in range(1, 13)])  # 12 episodes, the last one 500
+    last, best = grid.last_20(returns)
+    assert last == 500.0 / 12 and np.isnan(best) and not best >= 475
+    last, best = grid.last_20(np.array([(i, float(i)) for i in range(1, 31)]))
+    assert last == np.mean(range(11, 31)) and best == last
+
+
+def test_a_long_flag_list_makes_a_short_distinct_folder_name():
+    flags = [f"--flag-number-{i}" for i in range(30)]
+    tags = {grid.flags_tag(flags), grid.flags_tag([*flags, "1"]), grid.flags_tag([*flags, "2"])}
+    assert len(tags) == 3 and all(len(tag) <= 120 for tag in tags)
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A cell stopped by SIGTERM (a Slurm time limit) left a checkpoint, no DONE: the next grid run goes on from it."""
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    args = ["run", "--scripts", "dqn.py", "--envs", "toy_envs:ToyChain-v0", "--seeds", "1", "--out", str(tmp_path)]
+    monkeypatch.setenv("TOY_SIGNAL_AT", "250:15")  # the toy env sends SIGTERM to its process at its 250th step
+    assert grid.main([*args, *TINY]) == 1 and not list(tmp_path.glob("*/DONE"))
+    monkeypatch.delenv("TOY_SIGNAL_AT")
+    assert grid.main([*args, *TINY]) == 0 and list(tmp_path.glob("*/DONE"))
+    (stdout,) = tmp_path.glob("*/stdout.txt")
+    assert "stopped by signal 15 at env step 250" in stdout.read_text() and "resumed" in stdout.read_text()
+    assert summary(stdout.read_text().split("resumed")[1])["env steps"] == 300
+
+
+def test_report_keeps_flag_sets_apart_and_leaves_out_runs_without_episodes(tmp_path, capsys):
+    base = ["run", "--scripts", "dqn.py", "--envs", "CartPole-v1", "--seeds", "1", "--out", str(tmp_path)]
+    assert grid.main([*base, *TINY]) == 0 and grid.main([*base, *TINY, "--learning-rate", "0.01"]) == 0
+    short = ["--total-timesteps", "150", "--learning-starts", "100"]  # MountainCar's episodes last 200 steps
+    assert grid.main([*base[:4], "MountainCar-v0", *base[5:], *TINY, *short]) == 0
+    assert grid.main(["report", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    rows = [line for line in out.splitlines() if line.startswith("| dqn.py [") and "| CartPole-v1 | 300 | 1 |" in line]
+    assert len({row.split("]")[0] for row in rows}) == 2  # two rows, each named by its flags (long ones hashed)
+    assert "MountainCar-v0 |" not in out and "logged no episode" in err
+
+
 def test_run_skips_finished_runs_and_reports(tmp_path, capsys):
     args = ["--scripts", "dqn.py", "double_dqn.py", "--envs", "CartPole-v1", "--seeds", "1", "2", "--jobs", "2"]
     assert grid.main(["run", *args, "--out", str(tmp_path), *TINY]) == 0
@@ -31,8 +70,8 @@ def test_run_skips_finished_runs_and_reports(tmp_path, capsys):
     assert "4 already done, 0 to run" in capsys.readouterr().out
     assert grid.main(["report", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| dqn.py | CartPole-v1 | 2 |" in out and "CleanRL 488.69 +- 16.11" in out
-    assert "| double_dqn.py | CartPole-v1 | 2 |" in out
+    assert "| dqn.py | CartPole-v1 | 300 | 2 |" in out and "CleanRL 488.69 +- 16.11" in out
+    assert "| double_dqn.py | CartPole-v1 | 300 | 2 |" in out
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
@@ -57,9 +96,10 @@ def test_atari_grid_smoke(tmp_path, monkeypatch):
 def test_slurm_dry_run_writes_job_array(tmp_path):
     args = ["--scripts", "dqn.py", "--envs", "CartPole-v1", "Acrobot-v1", "--seeds", "1", "2", "3", "--jobs", "4"]
     assert grid.main(["slurm", *args, "--out", str(tmp_path), "--dry-run", "--sbatch=--gres=gpu:1", *TINY]) == 0
-    job = (tmp_path / "grid.sbatch").read_text()
-    assert "#SBATCH --array=0-5%4" in job and "#SBATCH --gres=gpu:1" in job and " task " in job
-    lines = (tmp_path / "tasks.txt").read_text().splitlines()
+    (tasks,) = tmp_path.glob("tasks-*.txt")
+    job = tasks.with_suffix(".sbatch").read_text()
+    assert "#SBATCH --array=0-5%4" in job and "#SBATCH --gres=gpu:1" in job and f" task {tasks} " in job
+    lines = tasks.read_text().splitlines()
     assert len(lines) == 6 and all("--total-timesteps 300" in line for line in lines)
 
 
@@ -129,16 +169,23 @@ def slurm(tmp_path_factory):
 
 
 def test_grid_on_real_slurm(slurm, tmp_path):
-    args = ["--scripts", "dqn.py", "--envs", "CartPole-v1", "--seeds", "1", "2", "--jobs", "2", "--out", str(tmp_path)]
+    """Two grids submitted at once into one folder whose path has a space: each array runs its own runs."""
+    out = tmp_path / "my grid"
+    args = ["--scripts", "dqn.py", "--envs", "CartPole-v1", "--jobs", "2", "--out", str(out)]
     command = [sys.executable, str(ROOT / "benchmark" / "grid.py")]
-    proc = subprocess.run([*command, "slurm", *args, *TINY], env=slurm, capture_output=True, text=True)
-    assert proc.returncode == 0 and "submitted job array" in proc.stdout, proc.stdout + proc.stderr
+    for seeds in (["1", "2"], ["3"]):
+        proc = subprocess.run(
+            [*command, "slurm", *args, "--seeds", *seeds, *TINY], env=slurm, capture_output=True, text=True
+        )
+        assert proc.returncode == 0 and "submitted job array" in proc.stdout, proc.stdout + proc.stderr
     deadline = time.time() + 300
-    while len(list(tmp_path.glob("*/DONE"))) < 2 and time.time() < deadline:
+    while len(list(out.glob("*/DONE"))) < 3 and time.time() < deadline:
         time.sleep(1)
-    logs = "".join(p.read_text() for p in (tmp_path / "slurm-logs").glob("*.out"))
-    assert len(list(tmp_path.glob("*/DONE"))) == 2, logs
-    again = subprocess.run([*command, "slurm", *args, *TINY], env=slurm, capture_output=True, text=True)
+    logs = "".join(p.read_text() for p in (out / "slurm-logs").glob("*.out"))
+    assert len(list(out.glob("*/DONE"))) == 3, logs
+    again = subprocess.run(
+        [*command, "slurm", *args, "--seeds", "1", "2", "3", *TINY], env=slurm, capture_output=True, text=True
+    )
     assert "every run is done already" in again.stdout
-    report = subprocess.run([*command, "report", "--out", str(tmp_path)], capture_output=True, text=True)
-    assert "| dqn.py | CartPole-v1 | 2 |" in report.stdout
+    report = subprocess.run([*command, "report", "--out", str(out)], capture_output=True, text=True)
+    assert "| dqn.py | CartPole-v1 | 300 | 3 |" in report.stdout
