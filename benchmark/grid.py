@@ -232,7 +232,12 @@ def main(argv=None) -> int:
         p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
         p.add_argument("--out", type=Path, default=DEFAULT_OUT)
         p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at once (slurm: array tasks)")
-    sub.choices["slurm"].add_argument("--sbatch", action="append", default=[], help="extra #SBATCH line, repeatable")
+    sub.choices["slurm"].add_argument(
+        "--sbatch",
+        action="append",
+        default=[],
+        help="an #SBATCH line, repeatable: --sbatch=--time=4:00:00 (with '=': the value starts with '-')",
+    )
     sub.choices["slurm"].add_argument("--dry-run", action="store_true", help="write the job script, submit nothing")
     task = sub.add_parser("task", help="run task INDEX of a tasks.txt (what each Slurm array task does)")
     task.add_argument("tasks", type=Path)
