@@ -22,6 +22,7 @@ from conftest import (
     read_metrics,
     run_script,
     script_env,
+    spy,
     summary,
     train_in_process,
 )
@@ -34,11 +35,12 @@ SHORT += ["--buffer-size", "1000", "--batch-size", "8"]
 
 
 class RecordingEnvs:
-    """ALE's vector env as train() drives it (reset, send, recv), each step recorded: what the loop reads, and the
-    true next obs (the final one where a game was reset inside the step)."""
+    """ALE's vector env as train() drives it (reset, then send and recv, or step), each step recorded: what the loop
+    reads, and the true next obs (the final one where a game was reset inside the step). Scores are multiplied by
+    `score_scale`: points above 1, which clipping must change."""
 
-    def __init__(self, envs):
-        self.envs, self.steps = envs, []
+    def __init__(self, envs, score_scale: float = 1.0):
+        self.envs, self.steps, self.score_scale = envs, [], score_scale
 
     def __getattr__(self, name):
         return getattr(self.envs, name)
@@ -52,14 +54,19 @@ class RecordingEnvs:
         self.envs.send(actions)
 
     def recv(self):
-        next_obs, scores, terminations, truncations, infos = out = self.envs.recv()
+        next_obs, scores, terminations, truncations, infos = self.envs.recv()
+        scores = scores * self.score_scale
         reset = atari.games_reset(terminations, truncations, infos["lives"], self.infos["lives"])
         true_next = np.where(reset[:, None, None, None], infos.get("final_obs", next_obs), next_obs)
         self.steps.append(dict(obs=self.obs.copy(), actions=self.actions, scores=scores.copy(), reset=reset,
                                terminations=terminations.copy(), truncations=truncations.copy(), true_next=true_next,
                                next_obs=next_obs.copy()))  # fmt: skip
         self.obs, self.infos = next_obs, infos
-        return out
+        return next_obs, scores, terminations, truncations, infos
+
+    def step(self, actions):
+        self.send(actions)
+        return self.recv()
 
 
 def play(envs, steps: int, seed: int) -> list[dict]:
@@ -124,16 +131,31 @@ def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
     assert min(seen.values()) >= 10, seen
 
 
+def whole_games(steps: list[dict]) -> list[tuple[int, float, int]]:
+    """(env step at its end, raw score, length in agent steps) of each whole game in RecordingEnvs' steps."""
+    n = len(steps[0]["scores"])
+    games, score, length = [], np.zeros(n), np.zeros(n, int)
+    for k, step in enumerate(steps):
+        score, length = score + step["scores"], length + 1
+        for e in np.flatnonzero(step["reset"]):
+            games.append((n * (k + 1), float(score[e]), int(length[e])))
+            score[e], length[e] = 0, 0
+    return games
+
+
 def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
-    """The script's own loop (random actions, so games end in both ways) stores every transition its envs returned,
-    and nothing else: frames, action, clipped reward, termination, the true final frame of each game (its replay,
-    saved in a checkpoint, read through sample() and gather() alone); it logs whole games' raw scores and lengths."""
+    """The script's own loop (random actions, so games end in both ways; each point scored counts 3) stores every
+    transition its envs returned, and nothing else: frames, action, reward clipped to 1, termination, the true final
+    frame of each game (its replay, saved in a checkpoint, read through sample() and gather() alone); it logs whole
+    games' raw scores and lengths, and its --save-model evaluation whole games' raw scores."""
     made, make_envs = [], atari.make_envs
-    monkeypatch.setattr(atari, "make_envs", lambda *a: made.append(RecordingEnvs(make_envs(*a))) or made[-1])
+    monkeypatch.setattr(atari, "make_envs", lambda *a: made.append(RecordingEnvs(make_envs(*a), 3.0)) or made[-1])
     monkeypatch.chdir(workdir)
     flags = dict(num_envs=2, total_timesteps=600, checkpoint_frequency=600, checkpoint_buffer=True, cuda=False)
     flags |= dict(env_id="toy_envs:ToyBreakout-v0", learning_starts=200, buffer_size=1000, batch_size=8)
-    train_in_process(atari, **flags, target_network_frequency=50, start_e=1.0, end_e=1.0)
+    train_in_process(
+        atari, **flags, target_network_frequency=50, start_e=1.0, end_e=1.0, save_model=True, eval_episodes=2
+    )
     steps = made[0].steps
     played = {
         (step["obs"][e].tobytes(), step["true_next"][e].tobytes(), int(step["actions"][e]))
@@ -149,29 +171,56 @@ def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
         frames = [[stack.tobytes() for stack in batch[k].numpy()] for k in ("obs", "next_obs")]
         scalars = [batch[k].tolist() for k in ("actions", "rewards", "terminated")]
         stored |= {(*row[:4], bool(row[4])) for row in zip(*frames, *scalars, strict=True)}
-    assert len(steps) == 300 and stored == played
-    games, score, length = [], np.zeros(2), np.zeros(2, int)
-    for k, step in enumerate(steps):
-        score, length = score + step["scores"], length + 1
-        for e in np.flatnonzero(step["reset"]):
-            games.append((2 * (k + 1), score[e], length[e]))
-            score[e], length[e] = 0, 0
-    run_dir = only_run_dir(workdir)
+    assert len(steps) == 300 and stored == played and max(s["scores"].max() for s in steps) == 3
+    games, run_dir = whole_games(steps), only_run_dir(workdir)
     logged = [read_metrics(run_dir, f"charts/episodic_{m}") for m in ("return", "length")]
     logged = sorted((int(r["global_step"]), float(r["value"]), int(n["value"])) for r, n in zip(*logged, strict=True))
     assert logged == sorted(games) and {length == 150 for *_, length in games} == {True, False}  # time limit, game over
     assert any(k for k, step in enumerate(steps) if (step["terminations"] & ~step["reset"]).any())  # lost lives
+    evaluated = [float(r["value"]) for r in read_metrics(run_dir, "eval/episodic_return")]
+    assert evaluated == [score for _, score, _ in whole_games(made[1].steps)[:2]]
 
 
-def test_the_gradient_step_is_the_reference(tmp_path):
+def test_games_reset_with_and_without_lives():
+    """A lost life is no reset; a game over is (the new game's lives are back), as is the end of a game without
+    lives (Pong: 0 before and after) and a time limit."""
+    terminated, truncated = np.array([1, 1, 1, 0, 0], bool), np.array([0, 0, 0, 1, 0], bool)
+    lives_before, lives = np.array([3, 1, 0, 2, 2]), np.array([2, 5, 0, 2, 2])
+    assert atari.games_reset(terminated, truncated, lives, lives_before).tolist() == [0, 1, 1, 1, 0]
+
+
+def test_the_agent_acts_with_the_online_network_as_it_is(workdir, monkeypatch):
+    """Greedy from the start (epsilon 0): the action chosen after the checkpoint at env step 296 comes from the
+    weights that checkpoint holds as the online network's (the target network's last copy is from step 256)."""
+    acted_with = []  # each action choice's online weights, copied for the 297th only: the first after step 296
+
+    def record(arguments):
+        weights = arguments["q_network"].state_dict()
+        acted_with.append({k: v.clone() for k, v in weights.items()} if len(acted_with) == 296 else None)
+
+    monkeypatch.setattr(atari, "greedy_actions", spy(atari.greedy_actions, record))
+    monkeypatch.chdir(workdir)
+    flags = dict(env_id="toy_envs:ToyBreakout-v0", total_timesteps=300, learning_starts=200, buffer_size=1000)
+    train_in_process(atari, **flags, batch_size=8, target_network_frequency=64, checkpoint_frequency=296, cuda=False,
+                     start_e=0.0, end_e=0.0)  # fmt: skip
+    saved = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)
+    assert saved["counters"]["global_step"] == 296 and len(acted_with) >= 297
+    for name, value in acted_with[296].items():
+        torch.testing.assert_close(value, saved["q_network"][name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.0, 0.001])
+def test_the_gradient_step_is_the_reference(tmp_path, max_grad_norm):
     """Runs to env steps 207 and 208 (random actions, so one run cut at two points). The gradient step taken at 208
     trains on the replay as it was after step 207 (the envs play step 208 meanwhile): it must equal one computed here
-    from the checkpoint at 207, with a Huber loss on fresh gradients (the step at 204 must not carry over) and Adam."""
+    from the checkpoint at 207, with a Huber loss on fresh gradients (the step at 204 must not carry over), the
+    gradient's norm clipped where asked (0.001: far below its norm) and Adam."""
     checkpoints = {}
     for steps in (207, 208):
         cwd = tmp_path / str(steps)
         cwd.mkdir()
         flags = ["--total-timesteps", str(steps), "--checkpoint-frequency", str(steps), "--checkpoint-buffer"]
+        flags += ["--max-grad-norm", str(max_grad_norm)]
         run_script("dqn_atari.py", *TOY, *SHORT, *flags, "--start-e", "1", "--end-e", "1", "--no-cuda", cwd=cwd)
         checkpoints[steps] = torch.load(only_run_dir(cwd) / "checkpoint.pt", weights_only=True)
     before, after = checkpoints[207], checkpoints[208]
@@ -194,6 +243,8 @@ def test_the_gradient_step_is_the_reference(tmp_path):
     q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
     optimizer.zero_grad()
     torch.nn.functional.smooth_l1_loss(q_taken, targets).backward()
+    if max_grad_norm > 0:
+        assert torch.nn.utils.clip_grad_norm_(q_network.parameters(), max_grad_norm) > 10 * max_grad_norm
     optimizer.step()
     for name, value in q_network.state_dict().items():
         torch.testing.assert_close(value, after["q_network"][name], rtol=0, atol=1e-6)
@@ -275,12 +326,12 @@ def test_a_resumed_run_frees_the_checkpoints_replay(workdir, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["dqn_atari.py", "--resume", str(only_run_dir(workdir) / "checkpoint.pt")])
     monkeypatch.chdir(workdir)
     args, checkpoint = atari.parse_args()
-    frames = weakref.ref(checkpoint["buffer"]["frames"])
+    replay = [weakref.ref(v) for v in checkpoint["buffer"].values() if torch.is_tensor(v)]
     run = atari.Run(args, checkpoint)
     del checkpoint
     atari.train(args, run)
     gc.collect()
-    assert frames() is None
+    assert replay and all(tensor() is None for tensor in replay)
     assert run.finish() == 0
 
 

@@ -317,6 +317,9 @@ BAD_INPUT = [
     (["--buffer-size", str(10**13)], "bytes"),
     (["--resume", "no/such/checkpoint.pt"], "--resume"),
     (["--seed", "-1"], "--seed"),
+    (["--gamma", "-0.1"], "--gamma"),
+    (["--start-e", "-0.1"], "--start-e"),
+    (["--eval-epsilon", "-0.1"], "--eval-epsilon"),
     (["--seed", str(2**32)], "--seed"),
     (["--env-id", "a:b:c"], "--env-id"),
     (["--env-id", "ALE/Breakout-v5"], "for Atari use dqn_atari.py"),
@@ -617,8 +620,7 @@ def test_logged_returns_are_the_envs_rewards_whatever_the_loop_stores(script, wo
     """A reward edit on the way to the replay (here: the rewards zeroed in place as they are stored) leaves
     charts/episodic_return as the env's: ToyChain pays 1 a step, 4 or 6 steps an episode."""
     module = load_script(script)
-    add = module.ReplayBuffer.add
-    monkeypatch.setattr(module.ReplayBuffer, "add", lambda rb, *a: a[3].fill(0) or add(rb, *a))
+    monkeypatch.setattr(module.ReplayBuffer, "add", spy(module.ReplayBuffer.add, lambda a: a["rewards"].fill(0)))
     monkeypatch.chdir(workdir)
     train_in_process(module, **TOY_CHAIN_400)
     returns = {float(r["value"]) for r in read_metrics(only_run_dir(workdir), "charts/episodic_return")}
