@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,6 +119,23 @@ def read_metrics(run_dir: Path, metric: str | None = None) -> list[dict]:
 
 def metric_by_step(run_dir: Path, metric: str) -> dict[int, float]:
     return {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, metric)}
+
+
+def stored_rows(rb) -> set[tuple]:
+    """What a ReplayBuffer holds, read through sample() alone (so its storage layout is free): 4,096 seeded draws as
+    rows (obs..., next_obs..., action, reward, terminated, discount); a set, so the tests' rows are all distinct."""
+    batch = rb.sample(4096, np.random.default_rng(0), torch.device("cpu"))
+    scalars = [batch[k].double()[:, None] for k in ("actions", "rewards", "terminated", "discounts")]
+    return {tuple(row) for row in torch.cat([batch["obs"].double(), batch["next_obs"].double(), *scalars], 1).tolist()}
+
+
+def replay_rows(module, checkpoint: dict, obs_dim: int = 2) -> torch.Tensor:
+    """The rows of a checkpoint's replay (a ToyChain run's: obs of 2), loaded into the script's ReplayBuffer and
+    read as stored_rows, sorted: one row per stored transition, whatever the storage's layout."""
+    args = module.Args(**checkpoint["args"])
+    rb = module.ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
+    rb.load_state_dict(checkpoint["buffer"])
+    return torch.tensor(sorted(stored_rows(rb)))
 
 
 def summary(stdout: str) -> dict[str, int]:

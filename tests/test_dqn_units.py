@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from conftest import load_script
+from conftest import load_script, stored_rows
 from edits import EDITS
 
 SCRIPTS = ["dqn.py", "double_dqn.py"]
@@ -158,14 +158,6 @@ def fill(buffer, steps, num_envs, first_step=0):
         obs = np.stack([10 * step + np.arange(num_envs), np.full(num_envs, -1)], axis=1).astype(np.float32)
         terminated = obs[:, 0] % 2 == 0
         buffer.add(obs, obs + 1, np.arange(num_envs) % 3, obs[:, 0] / 2, terminated, np.zeros(num_envs, bool))
-
-
-def stored_rows(rb) -> set[tuple]:
-    """What a ReplayBuffer holds, read through sample() alone (so its storage layout is free): 4,096 seeded draws as
-    rows (obs..., next_obs..., action, reward, terminated, discount); a set, so the tests' rows are all distinct."""
-    batch = rb.sample(4096, np.random.default_rng(0), torch.device("cpu"))
-    scalars = [batch[k].double()[:, None] for k in ("actions", "rewards", "terminated", "discounts")]
-    return {tuple(row) for row in torch.cat([batch["obs"].double(), batch["next_obs"].double(), *scalars], 1).tolist()}
 
 
 def test_replay_buffer_stores_and_wraps(script):

@@ -24,6 +24,7 @@ from conftest import (
     metric_by_step,
     only_run_dir,
     read_metrics,
+    replay_rows,
     run_dirs,
     run_script,
     run_stopped_by_signal,
@@ -172,9 +173,9 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
         str(n_step),
         cwd=workdir,
     )
-    buffer = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"]
-    assert 300 - (n_step - 1) * num_envs <= buffer["size"] <= 300  # each env holds back at most n_step - 1 steps
-    assert_toy_chain_rows_whole(buffer["data"][: buffer["size"]], n_step)
+    checkpoint = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)
+    assert 300 - (n_step - 1) * num_envs <= checkpoint["buffer"]["size"] <= 300  # at most n_step - 1 pending an env
+    assert_toy_chain_rows_whole(replay_rows(load_script(script), checkpoint), n_step)
     # Each logged episode is one episode, ended by either cause: reward 1 a step, so its return is its length.
     run_dir = only_run_dir(workdir)
     returns, lengths = (
@@ -478,12 +479,12 @@ def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
     flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer", "--n-step", "3"]
     run_stopped_by_signal(script, *flags, at=153, cwd=tmp_path)
     checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
-    before = torch.load(checkpoint, weights_only=True)["buffer"]["size"]
+    before = torch.load(checkpoint, weights_only=True)
     resume = ["--resume", str(checkpoint), "--checkpoint-buffer"]
     run_stopped_by_signal(script, *resume, at=150, cwd=tmp_path)
-    buffer = torch.load(checkpoint, weights_only=True)["buffer"]
-    assert (before, buffer["size"]) == (153 - 2, 153 - 2 + 150)  # ToyChain's episodes pair up into 10 steps
-    assert_toy_chain_rows_whole(buffer["data"][: buffer["size"]], n_step=3)
+    after = torch.load(checkpoint, weights_only=True)
+    assert (before["buffer"]["size"], after["buffer"]["size"]) == (153 - 2, 153 - 2 + 150)  # ToyChain: 10-step pairs
+    assert_toy_chain_rows_whole(replay_rows(load_script(script), after), n_step=3)
 
 
 def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
