@@ -121,6 +121,12 @@ def metric_by_step(run_dir: Path, metric: str) -> dict[int, float]:
     return {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, metric)}
 
 
+def load_saved(path: Path) -> dict:
+    """A checkpoint or saved weights, loaded as the scripts load them (weights_only: no code runs); a run's folder
+    stands for its checkpoint.pt."""
+    return torch.load(path / "checkpoint.pt" if path.is_dir() else path, weights_only=True)
+
+
 def stored_rows(rb) -> set[tuple]:
     """What a ReplayBuffer holds, read through sample() alone (so its storage layout is free): 4,096 seeded draws as
     rows (obs..., next_obs..., action, reward, terminated, discount); a set, so the tests' rows are all distinct."""

@@ -17,6 +17,7 @@ import toy_envs  # noqa: F401  (registers ToyBreakout-v0: Breakout truncated at 
 from conftest import (
     DEVICE,
     ROOT,
+    load_saved,
     load_script,
     only_run_dir,
     read_metrics,
@@ -164,7 +165,7 @@ def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
         for e in range(2)
     }
     rb = atari.FrameReplayBuffer(1000, 2, torch.device("cpu"))  # 500 frames an env: no wrap-around in 300 steps
-    rb.load_state_dict(torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)["buffer"])
+    rb.load_state_dict(load_saved(only_run_dir(workdir))["buffer"])
     stored, rng = set(), np.random.default_rng(0)
     for _ in range(12):  # 12,000 draws of 600 transitions: each is drawn (a miss: about 600 * exp(-20))
         batch = rb.gather(torch.from_numpy(rb.sample(1000, rng)))
@@ -203,7 +204,7 @@ def test_the_agent_acts_with_the_online_network_as_it_is(workdir, monkeypatch):
     flags = dict(env_id="toy_envs:ToyBreakout-v0", total_timesteps=300, learning_starts=200, buffer_size=1000)
     train_in_process(atari, **flags, batch_size=8, target_network_frequency=64, checkpoint_frequency=296, cuda=False,
                      start_e=0.0, end_e=0.0)  # fmt: skip
-    saved = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)
+    saved = load_saved(only_run_dir(workdir))
     assert saved["counters"]["global_step"] == 296 and len(acted_with) >= 297
     for name, value in acted_with[296].items():
         torch.testing.assert_close(value, saved["q_network"][name], rtol=0, atol=0)
@@ -222,7 +223,7 @@ def test_the_gradient_step_is_the_reference(tmp_path, max_grad_norm):
         flags = ["--total-timesteps", str(steps), "--checkpoint-frequency", str(steps), "--checkpoint-buffer"]
         flags += ["--max-grad-norm", str(max_grad_norm)]
         run_script("dqn_atari.py", *TOY, *SHORT, *flags, "--start-e", "1", "--end-e", "1", "--no-cuda", cwd=cwd)
-        checkpoints[steps] = torch.load(only_run_dir(cwd) / "checkpoint.pt", weights_only=True)
+        checkpoints[steps] = load_saved(only_run_dir(cwd))
     before, after = checkpoints[207], checkpoints[208]
     assert (before["counters"]["gradient_steps"], after["counters"]["gradient_steps"]) == (1, 2)
     args = atari.Args(**before["args"])
@@ -490,7 +491,7 @@ def test_ctrl_c_to_the_process_group_checkpoints(workdir):
 def test_checkpoint_and_resume(workdir):
     run_script("dqn_atari.py", *TOY, *SHORT, "--checkpoint-frequency", "200", "--checkpoint-buffer", cwd=workdir)
     checkpoint = only_run_dir(workdir) / "checkpoint.pt"
-    state = torch.load(checkpoint, weights_only=True)
+    state = load_saved(checkpoint)
     assert state["counters"]["global_step"] == 200
     proc = run_script("dqn_atari.py", "--resume", str(checkpoint), "--checkpoint-frequency", "300", cwd=workdir)
     assert "resumed" in proc.stdout and "at env step 200" in proc.stdout
@@ -499,7 +500,7 @@ def test_checkpoint_and_resume(workdir):
     one_run = np.random.default_rng(1)  # the exploration stream of one run to 300: a draw per env step
     for _ in range(300):
         one_run.random(1)
-    assert torch.load(checkpoint, weights_only=True)["explore_rng"] == one_run.bit_generator.state
+    assert load_saved(checkpoint)["explore_rng"] == one_run.bit_generator.state
     # Refused in one line naming the flag, nothing written: a flag changed beside --resume, and a checkpoint
     # written before a flag existed.
     files_before = sorted(workdir.rglob("*"))

@@ -20,6 +20,7 @@ from conftest import (
     DEVICE,
     ROOT,
     SHORT,
+    load_saved,
     load_script,
     metric_by_step,
     only_run_dir,
@@ -173,7 +174,7 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
         str(n_step),
         cwd=workdir,
     )
-    checkpoint = torch.load(only_run_dir(workdir) / "checkpoint.pt", weights_only=True)
+    checkpoint = load_saved(only_run_dir(workdir))
     assert 300 - (n_step - 1) * num_envs <= checkpoint["buffer"]["size"] <= 300  # at most n_step - 1 pending an env
     assert_toy_chain_rows_whole(replay_rows(load_script(script), checkpoint), n_step)
     # Each logged episode is one episode, ended by either cause: reward 1 a step, so its return is its length.
@@ -191,7 +192,7 @@ def returns_and_weights(script: str, cwd: Path, *extra: str) -> tuple[list, dict
     run_script(script, *SHORT, "--total-timesteps", "1500", "--save-model", "--eval-episodes", "2", *extra, cwd=cwd)
     run_dir = only_run_dir(cwd)
     returns = [(r["global_step"], r["value"]) for r in read_metrics(run_dir, "charts/episodic_return")]
-    return returns, torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
+    return returns, load_saved(run_dir / f"{script[:-3]}.pt")
 
 
 def same_weights(a: dict, b: dict) -> bool:
@@ -224,7 +225,7 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
         (tmp_path / name).mkdir()
         run_script(script, *SHORT, "--checkpoint-frequency", "300", *extra, cwd=tmp_path / name)
         checkpoints[name] = only_run_dir(tmp_path / name) / "checkpoint.pt"
-    default, custom = (torch.load(checkpoints[n], weights_only=True) for n in ("default", "custom"))
+    default, custom = (load_saved(checkpoints[n]) for n in ("default", "custom"))
     widths = (4, *load_script(script).Args().hidden_sizes, 2)  # CartPole: 4 observations, 2 actions
     assert n_parameters(default["q_network"]) == sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
     assert n_parameters(custom["q_network"]) == (4 * 16 + 16) + (16 * 2 + 2)
@@ -240,7 +241,7 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
     assert "resumed" in resumed.stdout and "at env step 300" in resumed.stdout
     counts = summary(resumed.stdout)
     assert (counts["env steps"], counts["gradient steps"]) == (400, 400 // 10 - 200 // 10)
-    at_400 = torch.load(checkpoints["custom"], weights_only=True)
+    at_400 = load_saved(checkpoints["custom"])
     assert int(at_400["optimizer"]["state"][0]["step"]) == 20  # Adam went on from its 10 steps, not from scratch
     # Only these flags come from a resumed run's command line; every other one is the checkpoint's.
     session = {"torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video"}
@@ -249,7 +250,7 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
         k: v for k, v in custom["args"].items() if k not in session
     }
     assert custom["script"] == at_400["script"] == script
-    saved = torch.load(checkpoints["custom"].parent / f"{script[:-3]}.pt", weights_only=True)
+    saved = load_saved(checkpoints["custom"].parent / f"{script[:-3]}.pt")
     assert n_parameters(saved) == n_parameters(custom["q_network"])
     assert not same_weights(saved, custom["q_network"])  # trained on from env step 300
     # Refused in one line, before wandb, envs or logs start: an algorithm flag given another value than the
@@ -277,7 +278,7 @@ def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp
 def test_save_model_writes_weights_and_evaluates(script, workdir):
     proc = run_script(script, *SHORT, "--save-model", "--eval-episodes", "3", cwd=workdir)
     run_dir = only_run_dir(workdir)
-    state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)  # loading never runs code (SPEC)
+    state = load_saved(run_dir / f"{script[:-3]}.pt")  # loading never runs code (SPEC)
     module = load_script(script)
     module.QNetwork(4, 2, module.Args().hidden_sizes).load_state_dict(state)
     assert len(read_metrics(run_dir, "eval/episodic_return")) == 3
@@ -349,7 +350,7 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     interrupted = run_stopped_by_signal(script, *flags, at=250, sig=sig, cwd=tmp_path)
     assert interrupted.returncode == 128 + sig, interrupted.stdout + interrupted.stderr
     run_dir = only_run_dir(tmp_path)
-    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    checkpoint = load_saved(run_dir / "checkpoint.pt")
     assert checkpoint["counters"]["global_step"] == 250 and checkpoint["buffer"]["size"] == 250
     rows_before = read_metrics(run_dir)
     assert rows_before and max(int(r["global_step"]) for r in rows_before) <= 250
@@ -364,7 +365,7 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     # The run's clock goes on across the resume: wall_time never falls, and a checkpoint's elapsed time covers the
     # rows logged before it, in this session and the ones before (the resumed session wrote one at step 600).
     times = [float(r["wall_time"]) for r in rows_after]
-    at_600 = torch.load(run_dir / "checkpoint.pt", weights_only=True)["counters"]
+    at_600 = load_saved(run_dir / "checkpoint.pt")["counters"]
     assert times == sorted(times) and at_600["global_step"] == 600
     before, elapsed = len(rows_before), checkpoint["counters"]["elapsed"]  # wall_time is rounded to 1 ms
     assert times[before - 1] - 1e-3 <= elapsed <= times[before] + 1e-3 and times[-1] <= at_600["elapsed"] + 1e-3
@@ -381,7 +382,7 @@ def test_a_checkpoint_of_before_initial_lr_resumes_on_the_schedule(script, tmp_p
     flags = [*TOY, *SHORT, "--total-timesteps", "700", "--checkpoint-buffer"]
     run_stopped_by_signal(script, *flags, at=550, cwd=tmp_path)
     path = only_run_dir(tmp_path) / "checkpoint.pt"
-    checkpoint = torch.load(path, weights_only=True)
+    checkpoint = load_saved(path)
     assert checkpoint["counters"]["global_step"] == 550  # the decay runs from 490
     for group in checkpoint["optimizer"]["param_groups"]:
         del group["initial_lr"]
@@ -418,7 +419,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
 
     def run_until(env_steps: int, cwd: Path, *extra: str) -> dict:
         run_stopped_by_signal(script, *extra, at=env_steps, cwd=cwd)
-        return torch.load(only_run_dir(cwd) / "checkpoint.pt", weights_only=True)
+        return load_saved(only_run_dir(cwd))
 
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
@@ -479,10 +480,10 @@ def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
     flags = [*TOY, *SHORT, "--total-timesteps", "600", "--checkpoint-buffer", "--n-step", "3"]
     run_stopped_by_signal(script, *flags, at=153, cwd=tmp_path)
     checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
-    before = torch.load(checkpoint, weights_only=True)
+    before = load_saved(checkpoint)
     resume = ["--resume", str(checkpoint), "--checkpoint-buffer"]
     run_stopped_by_signal(script, *resume, at=150, cwd=tmp_path)
-    after = torch.load(checkpoint, weights_only=True)
+    after = load_saved(checkpoint)
     assert (before["buffer"]["size"], after["buffer"]["size"]) == (153 - 2, 153 - 2 + 150)  # ToyChain: 10-step pairs
     assert_toy_chain_rows_whole(replay_rows(load_script(script), after), n_step=3)
 
@@ -491,7 +492,7 @@ def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
     flags = [*TOY, *SHORT, "--total-timesteps", "600"]
     run_stopped_by_signal(script, *flags, at=300, cwd=tmp_path)
     checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
-    assert "buffer" not in torch.load(checkpoint, weights_only=True)
+    assert "buffer" not in load_saved(checkpoint)
     results = []
     for name in ("a", "b"):  # a resumed run writes into the checkpoint's folder: one copy each
         (tmp_path / name).mkdir()
@@ -508,7 +509,7 @@ def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
         counts = summary(proc.stdout)
         # the empty buffer is refilled for learning_starts (200) env steps before training goes on
         assert counts["gradient steps"] == (300 // 10 - 200 // 10) + (600 // 10 - 500 // 10)
-        results.append((counts, torch.load(tmp_path / name / f"{script[:-3]}.pt", weights_only=True)))
+        results.append((counts, load_saved(tmp_path / name / f"{script[:-3]}.pt")))
     (counts_a, weights_a), (counts_b, weights_b) = results
     assert counts_a == counts_b and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
 
