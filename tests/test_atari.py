@@ -182,6 +182,14 @@ def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
     assert evaluated == [score for _, score, _ in whole_games(made[1].steps)[:2]]
 
 
+def test_the_network_sees_frames_scaled_to_0_1():
+    q_network, seen = atari.QNetwork(4), []
+    first = next(m for m in q_network.modules() if isinstance(m, nn.Conv2d))
+    first.register_forward_pre_hook(lambda module, inputs: seen.append(float(inputs[0].max())))
+    q_network(torch.full((2, 4, 84, 84), 255, dtype=torch.uint8))
+    assert seen == [1.0]
+
+
 def test_games_reset_with_and_without_lives():
     """A lost life is no reset; a game over is (the new game's lives are back), as is the end of a game without
     lives (Pong: 0 before and after) and a time limit."""
