@@ -100,9 +100,9 @@ class Args:
 
 
 def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
-    """ALE's C++ vector env with the DQN preprocessing: at a reset 0-29 no-op frames, FIRE standing in for one in games
-    that need it; frame-skip 4, a max over the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's
-    first frame). A lost life terminates, the game goes on; a game over or time limit resets inside step()."""
+    """ALE's C++ vector env with the DQN preprocessing: 0-29 no-op frames at a reset (FIRE one of them where needed),
+    frame-skip 4 with a max over the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's first frame).
+    A lost life terminates, the game goes on; a game over or time limit resets in step(), infos["final_obs"] its end."""
     spec = (probe := gym.make(env_id)).spec  # a `module:Id` id imports the module, which registers the env
     probe.close()
     limits = (spec.max_episode_steps, spec.kwargs.get("max_num_frames_per_episode"))  # in frames: no frame-skip here
