@@ -474,6 +474,21 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     assert logged == pytest.approx(first_losses, abs=1e-6)
 
 
+def test_a_resumed_run_plays_new_episodes(script, workdir, monkeypatch):
+    """A resumed run restarts its episodes seeded by the env step it resumes at, not by --seed alone: its first
+    episode does not replay the run's first."""
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    starts, reset = [], CartPoleEnv.reset
+    monkeypatch.setattr(
+        CartPoleEnv, "reset", lambda env, **kw: starts.append((out := reset(env, **kw))[0].copy()) or out
+    )
+    run_script(script, *SHORT, "--checkpoint-frequency", "300", cwd=workdir)  # CartPole-v1, 400 steps
+    episodes = len(starts)
+    run_script(script, "--resume", str(only_run_dir(workdir) / "checkpoint.pt"), cwd=workdir)
+    assert len(starts) > episodes and not np.array_equal(starts[episodes], starts[0])
+
+
 def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
     """Stopped at env step 153, two steps of an episode pending, and resumed with the buffer for 150 more steps (whole
     episodes): the pending steps are dropped, not joined to the resumed run's new episodes; every row stays whole."""
