@@ -121,6 +121,17 @@ def metric_by_step(run_dir: Path, metric: str) -> dict[int, float]:
     return {int(r["global_step"]): float(r["value"]) for r in read_metrics(run_dir, metric)}
 
 
+SCRIPTS = ["dqn.py", "double_dqn.py"]  # the CartPole scripts; dqn_atari.py has tests of its own
+
+
+def assert_refused(proc: subprocess.CompletedProcess, expected: str) -> None:
+    """Bad input's answer: exit code 2 and one line on stderr, `error: ...` naming `expected`, no traceback."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (
+        proc.stderr
+    )
+
+
 def load_saved(path: Path) -> dict:
     """A checkpoint or saved weights, loaded as the scripts load them (weights_only: no code runs); a run's folder
     stands for its checkpoint.pt."""

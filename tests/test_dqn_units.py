@@ -5,10 +5,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from conftest import load_script, stored_rows
+from conftest import SCRIPTS, load_script, stored_rows
 from edits import EDITS
-
-SCRIPTS = ["dqn.py", "double_dqn.py"]
 
 
 @pytest.fixture(scope="module", params=SCRIPTS)
