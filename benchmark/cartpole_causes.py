@@ -67,7 +67,7 @@ def main():
     a = parser.parse_args(argv)
     # The env counts its own steps: one env, one training run, or the counts stop being the script's env steps.
     for flag in ("--num-envs", "--save-model", "--resume"):
-        if any(f == flag or f.startswith(flag + "=") for f in script_flags):
+        if any(f.replace("_", "-").split("=")[0] == flag for f in script_flags):  # tyro takes --num_envs too
             parser.error(f"{flag} is not supported here: the table needs one env and one uninterrupted training run")
     for seed in a.seeds:
         cwd = a.out / f"{a.script[:-3]}_seed{seed}"

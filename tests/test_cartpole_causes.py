@@ -75,9 +75,9 @@ def test_table_counts_the_terminations_of_a_real_run(tmp_path, monkeypatch, caps
     assert "-" in [row[2].strip() for row in rows]  # the run has windows without terminations
 
 
-@pytest.mark.parametrize("flag", ["--num-envs", "--save-model", "--resume"])
+@pytest.mark.parametrize("flag", ["--num-envs", "--num_envs", "--save-model", "--resume"])
 def test_flags_that_break_the_step_count_are_refused(flag, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["cartpole_causes.py", "--", flag, "2"])
     with pytest.raises(SystemExit) as exit_info:
         causes.main()
-    assert exit_info.value.code == 2 and f"{flag} is not supported here" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{flag.replace('_', '-')} is not supported here" in capsys.readouterr().err
