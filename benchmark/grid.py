@@ -239,7 +239,7 @@ def main(argv=None) -> int:
         help="an #SBATCH line, repeatable: --sbatch=--time=4:00:00 (with '=': the value starts with '-')",
     )
     sub.choices["slurm"].add_argument("--dry-run", action="store_true", help="write the job script, submit nothing")
-    task = sub.add_parser("task", help="run task INDEX of a tasks.txt (what each Slurm array task does)")
+    task = sub.add_parser("task", help="run task INDEX of a tasks file (what each Slurm array task does)")
     task.add_argument("tasks", type=Path)
     task.add_argument("index", type=int)
     rep = sub.add_parser("report")
