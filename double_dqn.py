@@ -325,9 +325,10 @@ class Run:
                 obj.load_state_dict(saved[name])
         if saved:
             torch.set_rng_state(saved["torch_rng"])
-            if "buffer" not in saved:  # the empty buffer refills for learning_starts env steps before training again
-                self.counters["learning_start_step"] = self.counters["global_step"] + self.args.learning_starts
             print(f"resumed {self.name} at env step {self.counters['global_step']:,}")
+            if "buffer" not in saved:  # the empty buffer refills for learning_starts env steps before training again
+                start = self.counters["learning_start_step"] = self.counters["global_step"] + self.args.learning_starts
+                print(f"no replay in the checkpoint (--checkpoint-buffer): refilling; learning from env step {start:,}")
         for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C: the loop stops at its next step, with a checkpoint
             signal.signal(signum, lambda signum, frame: setattr(self, "stop_signal", signum))
         return self.counters

@@ -525,6 +525,7 @@ def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
         counts = summary(proc.stdout)
         # the empty buffer is refilled for learning_starts (200) env steps before training goes on
         assert counts["gradient steps"] == (300 // 10 - 200 // 10) + (600 // 10 - 500 // 10)
+        assert "refilling; learning from env step 500" in proc.stdout  # not silent: past the total, none at all
         results.append((counts, load_saved(tmp_path / name / f"{script[:-3]}.pt")))
     (counts_a, weights_a), (counts_b, weights_b) = results
     assert counts_a == counts_b and same_weights(weights_a, weights_b)
