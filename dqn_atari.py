@@ -66,7 +66,7 @@ class Args:
     max_grad_norm: float = 0.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (CleanRL's default)"""
 
-    # --- the run, not the algorithm (a new algorithm flag goes above: a resume may change every flag after seed) ---
+    # --- the run, not the algorithm (a resume may change those after seed, to resume; new algorithm flags: above) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
     seed: int = 1
@@ -358,8 +358,8 @@ def train(args: Args, run: "Run") -> None:
 
 # --- run plumbing: seeds, logs, checkpoints, resume, input checks; the algorithm is all above ---
 
-SCRIPT = os.path.basename(__file__)  # checkpoints record it: a resume refuses another script's
-SESSION_FLAGS = [f.name for f in fields(Args)][[f.name for f in fields(Args)].index("seed") + 1 :]  # a resume's own
+SCRIPT, FLAGS = os.path.basename(__file__), [f.name for f in fields(Args)]  # checkpoints record both
+SESSION_FLAGS = FLAGS[FLAGS.index("seed") + 1 : FLAGS.index("resume") + 1]  # a resume's own; one added later: not
 
 
 def replay_nbytes(capacity: int, num_envs: int, frame: int = 84 * 84) -> int:
@@ -538,7 +538,7 @@ def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
 
 def parse_args() -> tuple[Args, dict | None]:
     """The flags and, with --resume, the checkpoint. Bad input ends the script here: one line, exit code 2."""
-    args, checkpoint, names = tyro.cli(Args), None, [f.name for f in fields(Args)]
+    args, checkpoint = tyro.cli(Args), None
     if args.resume is not None:
         try:
             with warnings.catch_warnings():  # a foreign pickle's protocol warning would break the one-line error
@@ -547,13 +547,13 @@ def parse_args() -> tuple[Args, dict | None]:
             saved, script = checkpoint["args"], checkpoint.get("script", "a script that did not record its name")
         except Exception as e:  # torch.load fails in many ways on files of other kinds (text, foreign pickles)
             fail(f"--resume {args.resume}: not a checkpoint of {SCRIPT} ({type(e).__name__})")
-        if script != SCRIPT or set(saved) != set(names):  # a sibling's checkpoint can have the same flags
-            other = " ".join(f"--{n.replace('_', '-')}" for n in sorted(set(saved) ^ set(names)))
+        if script != SCRIPT or set(saved) != set(FLAGS):  # a sibling's checkpoint can have the same flags
+            other = " ".join(f"--{n.replace('_', '-')}" for n in sorted(set(saved) ^ set(FLAGS)))
             other = f" with other flags ({other})" if other else ""
             fail(f"--resume {args.resume}: a checkpoint of {script}{other}, not of this {SCRIPT}; start a new run")
         # The command line again, over the checkpoint's values: an algorithm flag given another value is refused.
         args = tyro.cli(Args, default=Args(**saved | {name: getattr(args, name) for name in SESSION_FLAGS}))
-        if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in names
+        if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in FLAGS
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")

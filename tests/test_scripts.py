@@ -46,10 +46,15 @@ def script(request):
     return request.param
 
 
+def args_class(script: str) -> ast.ClassDef:
+    """The `Args` dataclass in the script's source."""
+    tree = ast.parse((ROOT / script).read_text())
+    return next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Args")
+
+
 def args_docstrings(script: str) -> dict[str, str]:
     """Each `Args` field's docstring, read from the script's source (tyro reads the same)."""
-    tree = ast.parse((ROOT / script).read_text())
-    body = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Args").body
+    body = args_class(script).body
     return {
         field.target.id: doc.value.value
         for field, doc in zip(body, body[1:], strict=False)
@@ -502,6 +507,20 @@ def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
     after = load_saved(checkpoint)
     assert (before["buffer"]["size"], after["buffer"]["size"]) == (153 - 2, 153 - 2 + 150)  # ToyChain: 10-step pairs
     assert_toy_chain_rows_whole(replay_rows(load_script(script), after), n_step=3)
+
+
+def test_a_flag_added_at_the_end_of_args_is_kept_by_a_resume(script, tmp_path):
+    """A flag a researcher appends to `Args` is an algorithm flag: a resume goes on with the checkpoint's value and
+    refuses another (the flags a resume takes from its command line are the run's, from after seed to resume)."""
+    lines = (ROOT / script).read_text().splitlines(keepends=True)
+    lines.insert(args_class(script).end_lineno, '    loss_scale: float = 1.0\n    """a flag a researcher adds"""\n')
+    (edited := tmp_path / script).write_text("".join(lines))
+    run_stopped_by_signal(str(edited), *TOY, *SHORT, "--loss-scale", "2", at=300, cwd=tmp_path)
+    checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
+    resume = [str(edited), "--resume", str(checkpoint)]
+    assert_refused(run_script(*resume, "--loss-scale", "3", cwd=tmp_path, check=False), "3.0 (the checkpoint's: 2.0)")
+    resumed = run_script(*resume, "--checkpoint-frequency", "400", cwd=tmp_path)  # without the flag: the run's value
+    assert summary(resumed.stdout)["env steps"] == 400 and load_saved(checkpoint)["args"]["loss_scale"] == 2.0
 
 
 def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
