@@ -187,9 +187,10 @@ class FrameReplayBuffer:
 
     def _write(self, envs: np.ndarray, frames: np.ndarray) -> None:
         slots = self.written[envs] % self.slots
-        if self.frames.is_cuda:  # a plain copy a frame: an index kernel (deterministic: sorted) costs far more
-            for env, slot, frame in zip(envs, slots, frames, strict=True):
-                self.frames[env, slot] = torch.from_numpy(frame)
+        if self.frames.is_cuda:  # one copy a frame (an index kernel costs far more), from pinned memory: no host sync
+            staged = torch.from_numpy(frames).pin_memory()
+            for env, slot, frame in zip(envs, slots, staged, strict=True):
+                self.frames[env, slot].copy_(frame, non_blocking=True)
         else:  # through NumPy: a fraction of torch's cost per call, and no torch threads
             self.frames.numpy()[envs, slots] = frames
         self.game_start[envs, slots], self.starts_transition[envs, slots] = self.current_start[envs], False
@@ -242,8 +243,8 @@ class FrameReplayBuffer:
 class CudaGraphed:
     """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed (outputs: copies to keep).
     A change in `reads` means a new capture: layers or weights replaced or frozen, hooks, module numbers (training
-    flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule), non-tensor
-    inputs; docs/atari.md. What else fn reads or does is frozen (a value in a dict, a side effect): --no-cuda-graphs."""
+    flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule), the inputs'
+    values or shapes; docs/atari.md. What else fn reads or does is frozen (a value in a dict): --no-cuda-graphs."""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -252,13 +253,14 @@ class CudaGraphed:
     def reads(self, inputs) -> tuple:
         modules, number = [m for module in self.modules for m in module.modules()], (int, float, np.generic)
         state = [t for s in getattr(self.optimizer, "state", {}).values() for t in s.values()]  # a reset frees these
-        tensors = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())] + state  # no recursion
+        groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
+        tensors = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())] + state + groups
         flags = [v for m in modules for v in vars(m).values() if isinstance(v, number)]  # training flags among them
         flags += [tuple(v) for m in modules for k, v in vars(m).items() if k.endswith("hooks")]  # hooks, by handle
         flags += [t.requires_grad for t in tensors if torch.is_tensor(t)]  # a layer frozen
-        groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
         closure = [v if isinstance(v := c.cell_contents, number) else id(v) for c in self.fn.__closure__ or ()]
-        values = [v for v in (*groups, *vars(self.args).values(), *closure, *inputs) if not torch.is_tensor(v)]
+        values = [v for v in (*groups, *vars(self.args).values(), *closure) if not torch.is_tensor(v)]
+        values += [(x.shape, x.dtype) if torch.is_tensor(x) else x for x in inputs]  # a batch of another shape
         return [t.data_ptr() for t in tensors if torch.is_tensor(t)], flags, id(self.optimizer), values
 
     def __call__(self, *inputs):
@@ -284,8 +286,8 @@ class CudaGraphed:
             with torch.cuda.graph(self.graph):
                 self.outputs = self.fn(*self.static)
         for static, x in zip(self.static, inputs, strict=True):
-            if torch.is_tensor(x):
-                static.copy_(x, non_blocking=True)
+            if torch.is_tensor(x):  # from pinned memory: the CPU does not wait for the GPU's queue (no host sync)
+                static.copy_(x.pin_memory() if x.device.type == "cpu" else x, non_blocking=True)
         self.graph.replay()
         return tuple(x.clone() for x in self.outputs) if isinstance(self.outputs, tuple) else self.outputs.clone()
 

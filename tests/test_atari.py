@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import weakref
 
 import numpy as np
@@ -415,12 +416,15 @@ def test_a_graph_is_captured_again_when_what_it_reads_changes():
         lambda: net[2].register_forward_hook(lambda module, inputs, output: None),  # a hook (activation statistics)
         lambda: net[2].register_full_backward_pre_hook(lambda module, grad_output: None),  # a gradient hook
         lambda: optimizer.state.clear(),  # an optimizer reset: the memory a replay writes is freed
+        lambda: optimizer.param_groups[0].update(lr=torch.tensor(5e-3)),  # a rate as a tensor (capturable Adam's)
+        lambda: optimizer.param_groups[0].update(lr=torch.tensor(5e-3)),  # that tensor replaced, not updated in place
         lambda: set_closure_value(step, "net", copy.deepcopy(net)),  # an object the step reads, rebound
     ]
     for edit in edits:
         edit()
         assert graphed.reads(x) != before
         before = graphed.reads(x)
+    assert graphed.reads((torch.ones(1, 4),)) != before  # a batch of another shape: a static copy would broadcast it
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -452,6 +456,25 @@ def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_ru
     kept = [runs[0][4](x) for _ in range(2)]  # replays: outputs a caller keeps are not overwritten by the next
     assert kept[0].item() != kept[1].item() and kept[0].data_ptr() != kept[1].data_ptr()
     assert runs[0][4].captures == 4  # at the start, then after the rate, gamma and the layer changed
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_storing_frames_and_replaying_a_graph_do_not_wait_for_the_gpu():
+    """With about a second of work queued on the GPU, a step's frame writes and a graph replay fed from host memory
+    return at once: the only wait for the GPU in the loop is reading the actions."""
+    graphed, rows = graphed_step("cuda")[4], torch.ones(3, 4)  # rows on the host, as the loop passes them
+    rb = atari.FrameReplayBuffer(64, 2, torch.device("cuda"))
+    for _ in range(5):  # warm-up calls, the capture, a replay; pinned blocks of these sizes cached
+        graphed(rows)
+        rb.start(np.zeros((2, 84, 84), np.uint8))
+    torch.cuda.synchronize()
+    torch.cuda._sleep(2_000_000_000)  # GPU clock cycles
+    start = time.perf_counter()
+    rb.start(np.full((2, 84, 84), 7, np.uint8))
+    graphed(rows)
+    assert time.perf_counter() - start < 0.2 and not torch.cuda.current_stream().query()
+    torch.cuda.synchronize()
+    assert (rb.frames[:, 5] == 7).all()  # the sixth write of each env
 
 
 def test_a_non_finite_loss_in_the_last_steps_is_caught(workdir):
