@@ -188,8 +188,7 @@ class FrameReplayBuffer:
     def _write(self, envs: np.ndarray, frames: np.ndarray) -> None:
         slots = self.written[envs] % self.slots
         if self.frames.is_cuda:  # one copy a frame (an index kernel costs far more), from pinned memory: no host sync
-            staged = torch.from_numpy(frames).pin_memory()
-            for env, slot, frame in zip(envs, slots, staged, strict=True):
+            for env, slot, frame in zip(envs, slots, torch.from_numpy(frames).pin_memory(), strict=True):
                 self.frames[env, slot].copy_(frame, non_blocking=True)
         else:  # through NumPy: a fraction of torch's cost per call, and no torch threads
             self.frames.numpy()[envs, slots] = frames
