@@ -77,7 +77,7 @@ def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: 
     linear from 1 to the default end_e, 0.04, over `duration` env steps, whatever num_envs is."""
     logged = metric_by_step(run_dir, "charts/epsilon")
     assert len(logged) >= 4 and min(logged.values()) == 0.04 < max(logged.values())
-    for step, epsilon in logged.items():
+    for step, epsilon in logged.items():  # the default linear schedule: an edited schedule is checked against it
         assert epsilon == pytest.approx(max(1 - 0.96 * (step - num_envs) / duration, 0.04)), step
 
 
@@ -457,7 +457,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
                 next_values = module.next_state_value(q_network, target_network, batch["next_obs"])
                 targets = module.td_target(batch["rewards"], batch["terminated"], next_values, batch["discounts"])
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-            loss = F.smooth_l1_loss(q_taken, targets)
+            loss = F.smooth_l1_loss(q_taken, targets)  # the scripts' Huber loss: a loss edit there is one here too
             first_losses = first_losses or {"losses/td_loss": loss.item(), "losses/q_values": q_taken.mean().item()}
             optimizer.zero_grad()
             loss.backward()
@@ -469,9 +469,10 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
             optimizer.step()
         if step % args.target_network_frequency == 0:
             module.soft_update(target_network, q_network, args.tau)
+    differ = "the resumed weights differ from the steps recomputed here (by hand: edit a loss or optimizer here too)"
     for network, saved in ((q_network, resumed["q_network"]), (target_network, resumed["target_network"])):
         for name, value in network.state_dict().items():
-            torch.testing.assert_close(value, saved[name], rtol=0, atol=1e-6)
+            torch.testing.assert_close(value, saved[name], rtol=0, atol=1e-6, msg=lambda m: f"{differ}\n{m}")
     rows = read_metrics(only_run_dir(tmp_path / "two"))
     logged = {r["metric"]: float(r["value"]) for r in rows if r["metric"].startswith("losses/")}  # at env step 210
     assert logged == pytest.approx(first_losses, abs=1e-6)
