@@ -466,15 +466,16 @@ def test_storing_frames_and_replaying_a_graph_do_not_wait_for_the_gpu():
     rb = atari.FrameReplayBuffer(64, 2, torch.device("cuda"))
     for _ in range(5):  # warm-up calls, the capture, a replay; pinned blocks of these sizes cached
         graphed(rows)
-        rb.start(np.zeros((2, 84, 84), np.uint8))
+        rb.start(np.zeros((2, 4, 84, 84), np.uint8)[:, -1])
     torch.cuda.synchronize()
-    torch.cuda._sleep(2_000_000_000)  # GPU clock cycles
+    torch.cuda._sleep(2_000_000_000)  # GPU clock cycles: about a second
     start = time.perf_counter()
-    rb.start(np.full((2, 84, 84), 7, np.uint8))
+    rb.start(np.full((2, 4, 84, 84), 7, np.uint8)[:, -1])  # each stack's newest frame, a strided view as in the loop
+    stored = time.perf_counter()
     graphed(rows)
-    assert time.perf_counter() - start < 0.2 and not torch.cuda.current_stream().query()
+    assert stored - start < 0.2 and time.perf_counter() - stored < 0.2 and not torch.cuda.current_stream().query()
     torch.cuda.synchronize()
-    assert (rb.frames[:, 5] == 7).all()  # the sixth write of each env
+    assert (rb.frames[:, 5] == 7).all() and (rb.frames[:, 4] == 0).all()  # the sixth write of each env, and the fifth
 
 
 def test_a_non_finite_loss_in_the_last_steps_is_caught(workdir):
