@@ -70,7 +70,7 @@ class Args:
     max_grad_norm: float = 1.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (tuned; CleanRL off)"""
 
-    # --- the run, not the algorithm (a resume may change those after seed, to resume; new algorithm flags: above) ---
+    # --- the run, not the algorithm (a resume may change those after seed, up to resume; algorithm flags go above) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
     seed: int = 1
@@ -199,9 +199,8 @@ class ReplayBuffer:
     def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         rows = self.data[torch.from_numpy(rng.integers(self.size, size=batch_size))].to(device)
         obs, next_obs, rest = rows.split([self.obs_dim, self.obs_dim, 4], dim=1)
-        actions, rewards, terminated, discounts = rest.unbind(dim=1)
-        return dict(obs=obs, next_obs=next_obs, actions=actions.long(), rewards=rewards, terminated=terminated,
-                    discounts=discounts)  # fmt: skip
+        batch = dict(zip(("actions", "rewards", "terminated", "discounts"), rest.unbind(dim=1), strict=True))
+        return batch | dict(obs=obs, next_obs=next_obs, actions=batch["actions"].long())
 
     def state_dict(self) -> dict:
         return {"pos": self.pos, "size": self.size, "data": self.data[: self.size].clone()}
@@ -277,7 +276,7 @@ def train(args: Args, run: "Run") -> None:
 # --- run plumbing: seeds, logs, checkpoints, resume, input checks; the algorithm is all above ---
 
 SCRIPT, FLAGS = os.path.basename(__file__), [f.name for f in fields(Args)]  # checkpoints record both
-SESSION_FLAGS = FLAGS[FLAGS.index("seed") + 1 : FLAGS.index("resume") + 1]  # a resume's own; one added later: not
+SESSION_FLAGS = FLAGS[FLAGS.index("seed") + 1 : FLAGS.index("resume") + 1]  # a resume's own (one appended: not)
 
 
 class Run:

@@ -66,7 +66,7 @@ class Args:
     max_grad_norm: float = 0.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (CleanRL's default)"""
 
-    # --- the run, not the algorithm (a resume may change those after seed, to resume; new algorithm flags: above) ---
+    # --- the run, not the algorithm (a resume may change those after seed, up to resume; algorithm flags go above) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
     seed: int = 1
@@ -360,7 +360,7 @@ def train(args: Args, run: "Run") -> None:
 # --- run plumbing: seeds, logs, checkpoints, resume, input checks; the algorithm is all above ---
 
 SCRIPT, FLAGS = os.path.basename(__file__), [f.name for f in fields(Args)]  # checkpoints record both
-SESSION_FLAGS = FLAGS[FLAGS.index("seed") + 1 : FLAGS.index("resume") + 1]  # a resume's own; one added later: not
+SESSION_FLAGS = FLAGS[FLAGS.index("seed") + 1 : FLAGS.index("resume") + 1]  # a resume's own (one appended: not)
 
 
 def replay_nbytes(capacity: int, num_envs: int, frame: int = 84 * 84) -> int:

@@ -77,7 +77,7 @@ def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: 
     linear from 1 to the default end_e, 0.04, over `duration` env steps, whatever num_envs is."""
     logged = metric_by_step(run_dir, "charts/epsilon")
     assert len(logged) >= 4 and min(logged.values()) == 0.04 < max(logged.values())
-    for step, epsilon in logged.items():  # the default linear schedule: an edited schedule is checked against it
+    for step, epsilon in logged.items():  # the default linear schedule (an edited one fails here)
         assert epsilon == pytest.approx(max(1 - 0.96 * (step - num_envs) / duration, 0.04)), step
 
 
@@ -545,7 +545,7 @@ def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
         counts = summary(proc.stdout)
         # the empty buffer is refilled for learning_starts (200) env steps before training goes on
         assert counts["gradient steps"] == (300 // 10 - 200 // 10) + (600 // 10 - 500 // 10)
-        assert "refilling; learning from env step 500" in proc.stdout  # not silent: past the total, none at all
+        assert "refilling; learning from env step 500" in proc.stdout  # said: a refill past the end trains none
         results.append((counts, load_saved(tmp_path / name / f"{script[:-3]}.pt")))
     (counts_a, weights_a), (counts_b, weights_b) = results
     assert counts_a == counts_b and same_weights(weights_a, weights_b)
