@@ -1,12 +1,11 @@
 """DQN with the Nature CNN on Atari: a single-file research baseline, made for the GPU, runnable on a CPU.
 
-DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518; TD target
-r + gamma * max_a Q_target(s', a). This is `dqn.py` with the Nature CNN, ALE's C++ `AtariVectorEnv` (the DQN
-preprocessing in its threads) and a replay memory that stores each frame once. A life loss ends the episode for
-learning, rewards are clipped to their sign, `charts/episodic_return` is a whole game's raw score. The envs play each
-step while the learner trains: a transition joins the replay one env step later than in `dqn.py`. On a GPU, acting and
-learning (its replay in GPU memory) are replayed CUDA graphs. Departures from CleanRL: README.md and docs/atari.md
-(with SB3's AtariWrapper's); the contract: SPEC.md (as in dqn.py, a mistyped flag gets tyro's box, exit code 2).
+DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518. This is `dqn.py` with
+the Nature CNN, ALE's C++ `AtariVectorEnv` (the DQN preprocessing in its threads) and a replay that stores each frame
+once. A life loss ends the episode for learning; rewards are clipped to their sign; `charts/episodic_return` is a
+whole game's raw score. The envs play each step while the learner trains: a transition joins the replay one env step
+later than in `dqn.py`. On a GPU, acting and learning (the replay in GPU memory) are replayed CUDA graphs. Departures
+from CleanRL: README.md, docs/atari.md; from SPEC.md: tyro boxes a mistyped flag (exit 2).
 """
 
 import contextlib
@@ -18,7 +17,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 
-import ale_py
+import ale_py  # the import registers its games with gymnasium
 import gymnasium as gym
 import numpy as np
 import torch
@@ -28,8 +27,6 @@ import tyro
 from ale_py.vector_env import AtariVectorEnv
 from gymnasium.vector import AutoresetMode
 from torch.utils.tensorboard import SummaryWriter
-
-gym.register_envs(ale_py)
 
 
 @dataclass
@@ -271,8 +268,7 @@ class CudaGraphed:
         if not self.enabled or device.type != "cuda":
             return self.fn(*(x.to(device) if torch.is_tensor(x) else x for x in inputs))
         if self.graph is None and self.eager_calls > 0:  # warm-up calls do real work, on a side stream
-            self.eager_calls -= 1
-            side = torch.cuda.Stream(device)
+            self.eager_calls, side = self.eager_calls - 1, torch.cuda.Stream(device)
             side.wait_stream(torch.cuda.current_stream(device))
             with torch.cuda.stream(side):
                 outputs = self.fn(*(x.to(device) if torch.is_tensor(x) else x for x in inputs))
