@@ -406,7 +406,7 @@ class Run:
         """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
         self.checkpoint = None  # loaded into `state` below: its copy of the replay (GBs on Atari) is freed after it
-        for name in [name for name in state if name in saved]:  # in order: an edited network fails first, named
+        for name in [name for name in state if name in saved]:  # networks first: an edited one fails naming its keys
             if isinstance(obj := state[name], np.random.Generator):
                 obj.bit_generator.state = saved[name]
             else:
