@@ -2,11 +2,10 @@
 
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518. This is `dqn.py` with
 the Nature CNN, ALE's C++ `AtariVectorEnv` (the DQN preprocessing in its threads) and a replay that stores each frame
-once. A life loss ends the episode for learning; rewards are clipped to their sign; `charts/episodic_return` is a
-whole game's raw score. The envs play each step while the learner trains: a transition joins the replay one env step
-later than in `dqn.py`. On a GPU, acting and learning (the replay in GPU memory) are replayed CUDA graphs. Departures
-from CleanRL: README.md, docs/atari.md; from SPEC.md: tyro boxes a mistyped flag (exit 2).
-"""
+once. A lost life ends the episode for learning; rewards are clipped to their sign; `charts/episodic_return` is a whole
+game's raw score. The envs play each step while the learner trains: a transition joins the replay one env step later
+than in `dqn.py`. On a GPU, acting and learning are CUDA graphs. Departures from CleanRL: README.md, docs/atari.md;
+from SPEC.md: tyro boxes a mistyped flag (exit 2)."""
 
 import contextlib
 import os
