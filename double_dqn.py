@@ -55,8 +55,8 @@ class Args:
     """target update rate: target <- tau * online + (1 - tau) * target; 1: a hard copy (tuned; CleanRL 1)"""
     target_network_frequency: int = 4
     """env steps between target updates (tuned; CleanRL 500)"""
-    batch_size: int = 256
-    """transitions per gradient step (tuned, docs/tuning.md; CleanRL 128)"""
+    batch_size: int = 128
+    """transitions per gradient step (CleanRL's default)"""
     start_e: float = 1.0
     """exploration rate at the start (CleanRL's default)"""
     end_e: float = 0.04
