@@ -1,12 +1,11 @@
 """Double DQN with an MLP Q-network for vector observations: a single-file research baseline.
 
-Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI.
-TD target: n-step, bootstrapping from Q_target(s', argmax_a Q_online(s', a)); DQN's max_a Q_target(s', a) overestimates.
-Siblings: this is `dqn.py` with that TD target and nothing else (`diff dqn.py double_dqn.py`).
-Replay, epsilon-greedy on a linear schedule, a Polyak-averaged target network (tau = 1: the paper's hard copy). A
-termination ends bootstrapping; a truncation bootstraps from the true final obs. n-step targets are not corrected for
-exploratory steps (as Rainbow). Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag (exit 2).
-"""
+Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI, with a
+dueling Q-network (Wang et al. 2016) and n-step targets that bootstrap from Q_target(s', argmax_a Q_online(s', a)), not
+corrected for exploration, as in Rainbow (--no-dueling --n-step 1: the paper's). Replay, epsilon-greedy on a linear
+schedule, a Polyak-averaged target network (tau 1: the paper's hard copy). A termination ends bootstrapping; a
+truncation bootstraps from the true final obs. This is `dqn.py` with that TD target and nothing else: DQN's max_a
+Q_target(s', a) overestimates. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag (exit 2)."""
 
 import collections
 import contextlib
@@ -43,6 +42,8 @@ class Args:
     """use Adam's AMSGrad variant, Reddi et al. 2018 (tuned; CleanRL plain Adam)"""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84)"""
+    dueling: bool = True
+    """a dueling head: Q = V(s) + A(s, a) - mean_a A, Wang et al. 2016 (chosen on held-out seeds; CleanRL off)"""
     num_envs: int = 1
     """parallel envs; every step count is summed over them (CleanRL's default)"""
     buffer_size: int = 100_000
@@ -109,17 +110,22 @@ def make_env(env_id: str, idx: int, capture_video: bool, video_folder: str):
 
 
 class QNetwork(nn.Module):
-    """MLP from a flat observation to one Q-value per action, a ReLU after each hidden layer."""
+    """MLP from a flat observation to one Q-value per action, a ReLU per hidden layer; dueling: Q = V + A - mean_a A."""
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...]):
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...], dueling: bool):
         super().__init__()
         widths, layers = (obs_dim, *hidden_sizes), []
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        self.network = nn.Sequential(*layers, nn.Linear(widths[-1], n_actions))
+        self.network = nn.Sequential(*layers, *([] if dueling else [nn.Linear(widths[-1], n_actions)]))
+        self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s)
+        self.advantage = nn.Linear(widths[-1], n_actions) if dueling else None  # A(s, a)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x)
+        if self.value is None:
+            return self.network(x)
+        advantages = self.advantage(features := self.network(x))
+        return self.value(features) + advantages - advantages.mean(dim=1, keepdim=True)  # mean: V and A identifiable
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
@@ -178,12 +184,8 @@ class ReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int, num_envs: int, n_step: int, gamma: float):
         self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
         self.n_step, self.gamma, self.pending = n_step, gamma, [collections.deque() for _ in range(num_envs)]
-        self.data = torch.zeros((capacity, self.nbytes(1, obs_dim) // 4), dtype=torch.float32)
+        self.data = torch.zeros((capacity, 2 * obs_dim + 4), dtype=torch.float32)  # rows as in the docstring
         self.store = self.data.numpy()  # the same memory: NumPy writes a row for a fraction of torch's cost
-
-    @staticmethod
-    def nbytes(capacity: int, obs_dim: int) -> int:
-        return capacity * (2 * obs_dim + 4) * 4
 
     def add(self, obs, next_obs, actions, rewards, terminated, truncated) -> None:
         """Add one vector step (arrays, a leading env axis; next_obs: the true final obs); store what it completes."""
@@ -218,17 +220,16 @@ def train(args: Args, run: "Run") -> None:
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # resets inside step(), final obs in infos
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
 
-    q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device)
+    network_shape = (obs_dim, n_actions, args.hidden_sizes, args.dueling)
+    q_network = QNetwork(*network_shape).to(run.device)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
-    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes).to(run.device).eval()  # targets: no dropout
+    target_network = QNetwork(*network_shape).to(run.device).eval()  # targets: no dropout
     target_network.load_state_dict(q_network.state_dict())
     rb = ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
     state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
     counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))  # a resume loads into these
     global_step, learning_start = counters["global_step"], counters["learning_start_step"]
-    for group in optimizer.param_groups:  # decay base: each group's first rate (in checkpoints; older ones: the flag)
-        group.setdefault("initial_lr", group["lr"] if not counters["gradient_steps"] else args.learning_rate)
 
     obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes (none pending in rb)
     while global_step < args.total_timesteps and run.stop_signal is None:
@@ -263,7 +264,7 @@ def train(args: Args, run: "Run") -> None:
                 nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
             for group in optimizer.param_groups if args.lr_decay_fraction > 0 else []:  # 0: the optimizer's own rates
                 assert group["lr"] == group.get("decayed_lr", group["lr"]), "rates set elsewhere: --lr-decay-fraction 0"
-                group["lr"] = group["decayed_lr"] = group["initial_lr"] * lr_scale  # each group's first rate, scaled
+                group["lr"] = group["decayed_lr"] = lr_scale * group.setdefault("initial_lr", group["lr"])
             optimizer.step()
             counters["gradient_steps"] += 1
 
@@ -415,8 +416,8 @@ class Run:
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     """Play `eval_episodes` episodes with the saved weights, epsilon-greedy at `eval_epsilon`; their returns."""
     env, rng, returns = make_env(args.env_id, 0, False, "")(), np.random.default_rng(args.seed + 1), []
-    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes).to(device).eval()
-    q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes, args.dueling)
+    q_network.to(device).eval().load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     for episode in range(args.eval_episodes):
         (obs, _), done, returns = env.reset(seed=args.seed + 1 if episode == 0 else None), False, returns + [0.0]
         while not done:
@@ -481,7 +482,7 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)")
     with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
         free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    if (need := ReplayBuffer.nbytes(args.buffer_size, obs_space.shape[0])) >= 0.8 * free:
+    if (need := 4 * args.buffer_size * (2 * obs_space.shape[0] + 4)) >= 0.8 * free:  # ReplayBuffer's float32 rows
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
     return args, checkpoint
 

@@ -249,11 +249,28 @@ def test_replay_buffer_state_round_trip(script):
     assert stored_rows(copy) == stored_rows(rb) and len(stored_rows(rb)) == 9
 
 
-def test_q_network_widths_follow_hidden_sizes(script):
-    """Parameters of layers 4 -> 5 -> 7 -> 3: the flag reaches the network, whatever its layout."""
-    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(5, 7))
-    assert sum(p.numel() for p in q.parameters()) == (4 * 5 + 5) + (5 * 7 + 7) + (7 * 3 + 3)
+@pytest.mark.parametrize("dueling", [False, True])
+def test_q_network_widths_follow_hidden_sizes(script, dueling):
+    """Parameters of layers 4 -> 5 -> 7 -> 3, and with a dueling head a value layer 7 -> 1: the flags reach the
+    network, whatever its layout."""
+    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(5, 7), dueling=dueling)
+    assert sum(p.numel() for p in q.parameters()) == (4 * 5 + 5) + (5 * 7 + 7) + (7 * 3 + 3) + (7 + 1) * dueling
     assert q(torch.zeros(1, 4)).shape == (1, 3) and q(torch.zeros(32, 4)).shape == (32, 3)
+
+
+def test_dueling_q_is_value_plus_advantages_less_their_mean(script):
+    """Q = V + A - mean_a A: a constant added to every advantage leaves Q as it was, one added to the value moves
+    every Q by it, and 3 added to one advantage of three moves that action's Q by 2 and the others' by -1."""
+    torch.manual_seed(0)
+    q, obs = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(8,), dueling=True), torch.randn(16, 4)
+    with torch.no_grad():
+        before = q(obs)
+        q.advantage.bias += 5.0
+        assert torch.allclose(q(obs), before, atol=1e-5)
+        q.value.bias += 2.0
+        assert torch.allclose(q(obs), before + 2.0, atol=1e-5)
+        q.advantage.bias[1] += 3.0
+        assert torch.allclose(q(obs), before + 2.0 + torch.tensor([-1.0, 2.0, -1.0]), atol=1e-5)
 
 
 @pytest.mark.parametrize("edit", EDITS)
@@ -261,7 +278,7 @@ def test_greedy_actions_follow_the_network_as_it_is_now(script, edit):
     """After a researcher's edit of the network, greedy actions are the argmax of what it computes now: after
     optimizer steps and after a layer's weights are replaced (a cached copy of the weights would act as before)."""
     torch.manual_seed(0)
-    q = EDITS[edit](script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(16,)))
+    q = EDITS[edit](script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(16,), dueling=script.Args().dueling))
     obs = np.random.default_rng(1).standard_normal((256, 4)).astype(np.float32)
 
     def expected():
@@ -291,7 +308,7 @@ def test_the_defaults_pass_the_checks(script, monkeypatch):
 def test_evaluate_ends_an_episode_at_a_truncation_as_at_a_termination(script, tmp_path):
     """ToyChain's even episodes terminate after 4 steps, its odd ones run into the time limit after 6."""
     args = script.Args(env_id="toy_envs:ToyChain-v0", hidden_sizes=(4,), eval_episodes=4)
-    torch.save(script.QNetwork(2, 2, args.hidden_sizes).state_dict(), tmp_path / "q.pt")
+    torch.save(script.QNetwork(2, 2, args.hidden_sizes, args.dueling).state_dict(), tmp_path / "q.pt")
     assert script.evaluate(str(tmp_path / "q.pt"), args, torch.device("cpu")) == [4.0, 6.0, 4.0, 6.0]
 
 
@@ -300,7 +317,7 @@ def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsi
     """A network that always pushes right, played on CartPole from reset(seed + 1): at eval epsilon 0 the returns
     are those of pushing right by hand; at 1 every action is random, so they differ."""
     args = script.Args(hidden_sizes=(4,), eval_episodes=5, eval_epsilon=eval_epsilon, seed=3)
-    q = script.QNetwork(4, 2, args.hidden_sizes)
+    q = script.QNetwork(4, 2, args.hidden_sizes, args.dueling)
     with torch.no_grad():
         for p in q.parameters():
             p.zero_()

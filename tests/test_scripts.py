@@ -225,15 +225,18 @@ def test_max_grad_norm_clips_and_zero_turns_it_off(script, tmp_path):
     assert not same_weights(off, tight)  # a norm below the gradient's does change the updates
 
 
-def test_hidden_sizes_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp_path):
-    checkpoints, custom_flags = {}, ["--hidden-sizes", "16", "--no-amsgrad", "--gamma", "0.9", "--checkpoint-buffer"]
+def test_hidden_sizes_dueling_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp_path):
+    checkpoints, custom_flags = {}, ["--hidden-sizes", "16", "--no-amsgrad", "--no-dueling", "--gamma", "0.9"]
+    custom_flags += ["--checkpoint-buffer"]
     for name, extra in (("default", []), ("custom", custom_flags)):
         (tmp_path / name).mkdir()
         run_script(script, *SHORT, "--checkpoint-frequency", "300", *extra, cwd=tmp_path / name)
         checkpoints[name] = only_run_dir(tmp_path / name) / "checkpoint.pt"
     default, custom = (load_saved(checkpoints[n]) for n in ("default", "custom"))
     widths = (4, *load_script(script).Args().hidden_sizes, 2)  # CartPole: 4 observations, 2 actions
-    assert n_parameters(default["q_network"]) == sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    value_layer = widths[-2] + 1  # the dueling head's V(s), on by default
+    layers = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    assert n_parameters(default["q_network"]) == layers + value_layer
     assert n_parameters(custom["q_network"]) == (4 * 16 + 16) + (16 * 2 + 2)
     for state, amsgrad in ((default, True), (custom, False)):
         assert state["optimizer"]["param_groups"][0]["amsgrad"] is amsgrad
@@ -286,7 +289,7 @@ def test_save_model_writes_weights_and_evaluates(script, workdir):
     run_dir = only_run_dir(workdir)
     state = load_saved(run_dir / f"{script[:-3]}.pt")  # loading never runs code (SPEC)
     module = load_script(script)
-    module.QNetwork(4, 2, module.Args().hidden_sizes).load_state_dict(state)
+    module.QNetwork(4, 2, module.Args().hidden_sizes, module.Args().dueling).load_state_dict(state)
     assert len(read_metrics(run_dir, "eval/episodic_return")) == 3
     assert "eval: mean return" in proc.stdout
 
@@ -379,22 +382,6 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     )
 
 
-def test_a_checkpoint_of_before_initial_lr_resumes_on_the_schedule(script, tmp_path):
-    """A checkpoint whose optimizer groups lack "initial_lr" (the scripts' before each group kept its first rate),
-    taken inside the decay window, resumes at the schedule's rate, not at a rate decayed twice."""
-    flags = [*TOY, *SHORT, "--total-timesteps", "700", "--checkpoint-buffer"]
-    run_stopped_by_signal(script, *flags, at=550, cwd=tmp_path)
-    path = only_run_dir(tmp_path) / "checkpoint.pt"
-    checkpoint = load_saved(path)
-    assert checkpoint["counters"]["global_step"] == 550  # the decay runs from 490
-    for group in checkpoint["optimizer"]["param_groups"]:
-        del group["initial_lr"]
-    torch.save(checkpoint, path)
-    run_script(script, "--resume", str(path), cwd=tmp_path)
-    rates = metric_by_step(path.parent, "charts/learning_rate")
-    assert rates[600] == pytest.approx(decayed_rate(script, 700, 600))
-
-
 @pytest.mark.parametrize("step,during", [(400, "the last training step"), (450, "the evaluation")])
 def test_signal_after_the_loop_still_stops_the_run(script, workdir, step, during):
     """A signal in the training loop's last step, or in the evaluation after it, still ends the run non-zero.
@@ -442,7 +429,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     assert int(resumed["optimizer"]["state"][0]["step"]) == 12
 
     args = module.Args(**at_150["args"])
-    q_network, target_network = (module.QNetwork(2, 2, args.hidden_sizes) for _ in range(2))
+    q_network, target_network = (module.QNetwork(2, 2, args.hidden_sizes, args.dueling) for _ in range(2))
     q_network.load_state_dict(at_150["q_network"])
     target_network.load_state_dict(at_150["target_network"])
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
