@@ -2,10 +2,11 @@
 
 Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI, with a
 dueling Q-network (Wang et al. 2016) and n-step targets that bootstrap from Q_target(s', argmax_a Q_online(s', a)), not
-corrected for exploration, as in Rainbow (--no-dueling --n-step 1: the paper's). Replay, epsilon-greedy on a linear
-schedule, a Polyak-averaged target network (tau 1: the paper's hard copy). A termination ends bootstrapping; a
-truncation bootstraps from the true final obs. This is `dqn.py` with that TD target and nothing else: DQN's max_a
-Q_target(s', a) overestimates. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag (exit 2)."""
+corrected for exploration, as in Rainbow (--no-dueling --n-step 1: the paper's network and target). Replay,
+epsilon-greedy on a linear schedule, a Polyak-averaged target network (tau 1: the paper's hard copy). A termination
+ends bootstrapping; a truncation bootstraps from the true final obs. This is `dqn.py` with that TD target and nothing
+else (`diff dqn.py double_dqn.py`), against DQN's overestimation. Departures from CleanRL: README.md; from SPEC.md: tyro
+boxes a mistyped flag."""
 
 import collections
 import contextlib
@@ -43,7 +44,7 @@ class Args:
     hidden_sizes: tuple[int, ...] = (256, 256)
     """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84)"""
     dueling: bool = True
-    """a dueling head: Q = V(s) + A(s, a) - mean_a A, Wang et al. 2016 (chosen on held-out seeds; CleanRL off)"""
+    """a dueling head: Q = V(s) + A(s, a) - mean_a A, Wang et al. 2016; off: one output layer (tuned; CleanRL's)"""
     num_envs: int = 1
     """parallel envs; every step count is summed over them (CleanRL's default)"""
     buffer_size: int = 100_000
@@ -118,14 +119,14 @@ class QNetwork(nn.Module):
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
         self.network = nn.Sequential(*layers, *([] if dueling else [nn.Linear(widths[-1], n_actions)]))
-        self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s)
-        self.advantage = nn.Linear(widths[-1], n_actions) if dueling else None  # A(s, a)
+        self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s), on the last hidden layer (network's end)
+        self.advantage = nn.Linear(widths[-1], n_actions) if dueling else None  # A(s, a), on the same
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.value is None:
             return self.network(x)
         advantages = self.advantage(features := self.network(x))
-        return self.value(features) + advantages - advantages.mean(dim=1, keepdim=True)  # mean: V and A identifiable
+        return self.value(features) + advantages - advantages.mean(dim=-1, keepdim=True)  # Wang et al.'s eq. 9
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
@@ -176,15 +177,16 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 
 class ReplayBuffer:
-    """Circular buffer of n-step transitions in host memory, a float32 row each: [obs, next_obs, action, reward,
-    terminated, discount] = [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j, terminated, gamma^k], k = n_step or fewer (at an
-    episode's end all its pending steps go in): no row spans a reset; a truncation keeps the true final obs.
-    Rewards and gamma enter a row when it is stored: edit rewards before `add`; a gamma schedule reaches new rows."""
+    """Circular buffer of n-step transitions in host memory, float32 rows [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j,
+    terminated, gamma^k], k = n_step or fewer (an episode's end stores all its pending steps): no row spans a reset, a
+    truncation keeps the true final obs. Rewards and gamma enter a row when stored: edit rewards before `add`."""
+
+    COLUMNS = ("actions", "rewards", "terminated", "discounts")  # a row's columns after obs and next_obs
 
     def __init__(self, capacity: int, obs_dim: int, num_envs: int, n_step: int, gamma: float):
         self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
         self.n_step, self.gamma, self.pending = n_step, gamma, [collections.deque() for _ in range(num_envs)]
-        self.data = torch.zeros((capacity, 2 * obs_dim + 4), dtype=torch.float32)  # rows as in the docstring
+        self.data = torch.zeros((capacity, 2 * obs_dim + len(self.COLUMNS)), dtype=torch.float32)
         self.store = self.data.numpy()  # the same memory: NumPy writes a row for a fraction of torch's cost
 
     def add(self, obs, next_obs, actions, rewards, terminated, truncated) -> None:
@@ -201,8 +203,8 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device) -> dict[str, torch.Tensor]:
         rows = self.data[torch.from_numpy(rng.integers(self.size, size=batch_size))].to(device)
-        obs, next_obs, rest = rows.split([self.obs_dim, self.obs_dim, 4], dim=1)
-        batch = dict(zip(("actions", "rewards", "terminated", "discounts"), rest.unbind(dim=1), strict=True))
+        obs, next_obs, rest = rows.split([self.obs_dim, self.obs_dim, len(self.COLUMNS)], dim=1)
+        batch = dict(zip(self.COLUMNS, rest.unbind(dim=1), strict=True))
         return batch | dict(obs=obs, next_obs=next_obs, actions=batch["actions"].long())
 
     def state_dict(self) -> dict:
@@ -220,11 +222,10 @@ def train(args: Args, run: "Run") -> None:
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # resets inside step(), final obs in infos
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
 
-    network_shape = (obs_dim, n_actions, args.hidden_sizes, args.dueling)
-    q_network = QNetwork(*network_shape).to(run.device)
+    q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes, args.dueling).to(run.device)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
-    target_network = QNetwork(*network_shape).to(run.device).eval()  # targets: no dropout
-    target_network.load_state_dict(q_network.state_dict())
+    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes, args.dueling).to(run.device).eval()
+    target_network.load_state_dict(q_network.state_dict())  # eval(): targets without dropout
     rb = ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
     state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
@@ -482,7 +483,7 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)")
     with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
         free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    if (need := 4 * args.buffer_size * (2 * obs_space.shape[0] + 4)) >= 0.8 * free:  # ReplayBuffer's float32 rows
+    if (need := 4 * args.buffer_size * (2 * obs_space.shape[0] + len(ReplayBuffer.COLUMNS))) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
     return args, checkpoint
 

@@ -20,7 +20,7 @@ def layer_norm(q: nn.Module) -> nn.Module:
 
 
 class Dueling(nn.Module):
-    """A dueling head on the network: V(s) + A(s, a) - mean_a A(s, a), with V a new layer over the outputs A."""
+    """A head of the researcher's own on the network's outputs A: V(s) + A(s, a) - mean_a A(s, a), V a new layer."""
 
     def __init__(self, q: nn.Module):
         super().__init__()

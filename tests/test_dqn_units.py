@@ -258,6 +258,17 @@ def test_q_network_widths_follow_hidden_sizes(script, dueling):
     assert q(torch.zeros(1, 4)).shape == (1, 3) and q(torch.zeros(32, 4)).shape == (32, 3)
 
 
+def test_without_dueling_the_network_is_the_plain_mlp(script):
+    """--no-dueling builds the MLP of before, layer by layer in the same order: the same weights from the same seed,
+    so the same returns for a seed as the scripts before the dueling head."""
+    torch.manual_seed(3)
+    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(5, 7), dueling=False)
+    torch.manual_seed(3)
+    plain = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3))
+    obs = torch.randn(16, 4)
+    assert torch.equal(q(obs), plain(obs))
+
+
 def test_dueling_q_is_value_plus_advantages_less_their_mean(script):
     """Q = V + A - mean_a A: a constant added to every advantage leaves Q as it was, one added to the value moves
     every Q by it, and 3 added to one advantage of three moves that action's Q by 2 and the others' by -1."""
@@ -273,12 +284,13 @@ def test_dueling_q_is_value_plus_advantages_less_their_mean(script):
         assert torch.allclose(q(obs), before + 2.0 + torch.tensor([-1.0, 2.0, -1.0]), atol=1e-5)
 
 
+@pytest.mark.parametrize("dueling", [False, True])
 @pytest.mark.parametrize("edit", EDITS)
-def test_greedy_actions_follow_the_network_as_it_is_now(script, edit):
+def test_greedy_actions_follow_the_network_as_it_is_now(script, edit, dueling):
     """After a researcher's edit of the network, greedy actions are the argmax of what it computes now: after
     optimizer steps and after a layer's weights are replaced (a cached copy of the weights would act as before)."""
     torch.manual_seed(0)
-    q = EDITS[edit](script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(16,), dueling=script.Args().dueling))
+    q = EDITS[edit](script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(16,), dueling=dueling))
     obs = np.random.default_rng(1).standard_normal((256, 4)).astype(np.float32)
 
     def expected():

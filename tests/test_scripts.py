@@ -382,6 +382,18 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     )
 
 
+def test_a_resume_inside_the_decay_window_goes_on_at_the_schedules_rate(script, tmp_path):
+    """A checkpoint taken while the rate decays resumes at the schedule's rate, not at one decayed twice: each optimizer
+    group's first rate travels in the checkpoint."""
+    flags = [*TOY, *SHORT, "--total-timesteps", "700", "--checkpoint-buffer"]
+    run_stopped_by_signal(script, *flags, at=550, cwd=tmp_path)
+    path = only_run_dir(tmp_path) / "checkpoint.pt"
+    assert load_saved(path)["counters"]["global_step"] == 550  # the decay runs from 490
+    run_script(script, "--resume", str(path), cwd=tmp_path)
+    rates = metric_by_step(path.parent, "charts/learning_rate")
+    assert [rates[s] for s in (500, 600, 700)] == pytest.approx([decayed_rate(script, 700, s) for s in (500, 600, 700)])
+
+
 @pytest.mark.parametrize("step,during", [(400, "the last training step"), (450, "the evaluation")])
 def test_signal_after_the_loop_still_stops_the_run(script, workdir, step, during):
     """A signal in the training loop's last step, or in the evaluation after it, still ends the run non-zero.
@@ -574,17 +586,20 @@ def test_tensorboard_holds_what_metrics_csv_holds(script, workdir):
         assert [value for _, value in logged] == pytest.approx([value for _, value in expected], rel=1e-6), tag
 
 
+@pytest.mark.parametrize("dueling", [False, True])
 @pytest.mark.parametrize("edit", EDITS)
-def test_edited_networks_act_and_learn_with_their_current_weights(script, edit, workdir, monkeypatch):
+def test_edited_networks_act_and_learn_with_their_current_weights(script, edit, dueling, workdir, monkeypatch):
     """A contextual bandit (four contexts, one paying action each): with a researcher's edit of the network (weight
-    norm, LayerNorm, a dueling head) the greedy policy learns to pay every time. A policy acting with a copy of the
-    initial weights would pay about a quarter of the time."""
+    norm, LayerNorm, a head of their own), with or without the dueling head, the greedy policy learns to pay every
+    time. A policy acting with a copy of the initial weights would pay about a quarter of the time."""
     module = load_script(script)
     network = module.QNetwork
     monkeypatch.setattr(module, "QNetwork", lambda *args, **kwargs: EDITS[edit](network(*args, **kwargs)))
     monkeypatch.chdir(workdir)
     flags = dict(env_id="toy_envs:ToyBandit-v0", total_timesteps=1500, learning_starts=200, train_frequency=1)
-    train_in_process(module, **flags, end_e=0.0, exploration_fraction=0.3, batch_size=32, hidden_sizes=(32,))
+    train_in_process(
+        module, **flags, end_e=0.0, exploration_fraction=0.3, batch_size=32, hidden_sizes=(32,), dueling=dueling
+    )
     returns = [float(r["value"]) for r in read_metrics(only_run_dir(workdir), "charts/episodic_return")]
     assert len(returns) == 1500 and returns[-500:] == [1.0] * 500  # greedy (epsilon 0) from env step 450
 
