@@ -44,7 +44,7 @@ class Args:
     hidden_sizes: tuple[int, ...] = (256, 256)
     """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84)"""
     dueling: bool = True
-    """a dueling head: Q = V(s) + A(s, a) - mean_a A, Wang et al. 2016; off: one output layer (tuned; CleanRL's)"""
+    """a dueling head, Q = V(s) + A(s, a) - mean_a A, Wang et al. 2016 (tuned; off: CleanRL's one output layer)"""
     num_envs: int = 1
     """parallel envs; every step count is summed over them (CleanRL's default)"""
     buffer_size: int = 100_000
