@@ -81,7 +81,7 @@ def sps(a) -> None:
     from stable_baselines3 import DQN
 
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in CLEANRL.items()] + ["--hidden-sizes", "120", "84"]
-    flags += ["--no-amsgrad", "--lr-decay-fraction", "0", "--max-grad-norm", "0"]  # CleanRL: plain Adam, MSE aside
+    flags += ["--no-amsgrad", "--no-dueling", "--lr-decay-fraction", "0", "--max-grad-norm", "0"]  # all but MSE
     h, ratios = CLEANRL, []
     for round_ in range(1, a.rounds + 1):
         _, run_dir = run("dqn.py", [*flags, "--cuda" if a.device == "cuda" else "--no-cuda"], RESULTS / "sps")
