@@ -51,7 +51,10 @@ def greedy_estimates(script: str, run_dir: Path, env_id: str, seed: int, episode
     spec.loader.exec_module(agent)
     env = gym.make(env_id)
     state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
-    q_network = agent.QNetwork(env.observation_space.shape[0], env.action_space.n, agent.Args().hidden_sizes)
+    defaults = agent.Args()  # the network the run trained: the script's defaults
+    q_network = agent.QNetwork(
+        env.observation_space.shape[0], env.action_space.n, defaults.hidden_sizes, defaults.dueling
+    )
     q_network.load_state_dict(state)
     estimates, realised, episode_returns = [], [], []
     for episode in range(episodes):
