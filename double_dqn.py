@@ -1,12 +1,10 @@
 """Double DQN with an MLP Q-network for vector observations: a single-file research baseline.
 
-Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI, with a
-dueling Q-network (Wang et al. 2016) and n-step targets that bootstrap from Q_target(s', argmax_a Q_online(s', a)), not
-corrected for exploration, as in Rainbow (--no-dueling --n-step 1: the paper's network and target). Replay,
-epsilon-greedy on a linear schedule, a Polyak-averaged target network (tau 1: the paper's hard copy). A termination
-ends bootstrapping; a truncation bootstraps from the true final obs. This is `dqn.py` with that TD target and nothing
-else (`diff dqn.py double_dqn.py`), against DQN's overestimation. Departures from CleanRL: README.md; from SPEC.md: tyro
-boxes a mistyped flag."""
+Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI: n-step
+targets bootstrap from Q_target(s', argmax_a Q_online(s', a)), against DQN's overestimation. This is `dqn.py` with that
+TD target and nothing else (`diff dqn.py double_dqn.py`): a dueling Q-network (Wang et al. 2016), replay, a soft target
+(--no-dueling --n-step 1: the paper's network and target; --tau 1: its hard copy). Departures from CleanRL: README.md;
+from SPEC.md: tyro boxes a mistyped flag."""
 
 import collections
 import contextlib
@@ -119,7 +117,7 @@ class QNetwork(nn.Module):
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
         self.network = nn.Sequential(*layers, *([] if dueling else [nn.Linear(widths[-1], n_actions)]))
-        self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s), on the last hidden layer (network's end)
+        self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s), from the last hidden layer's output
         self.advantage = nn.Linear(widths[-1], n_actions) if dueling else None  # A(s, a), on the same
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -118,7 +118,7 @@ class QNetwork(nn.Module):
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
         self.network = nn.Sequential(*layers, *([] if dueling else [nn.Linear(widths[-1], n_actions)]))
-        self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s), on the last hidden layer (network's end)
+        self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s), from the last hidden layer's output
         self.advantage = nn.Linear(widths[-1], n_actions) if dueling else None  # A(s, a), on the same
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
