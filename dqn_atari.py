@@ -447,11 +447,13 @@ class Run:
             self.video, self.video_games = ([], k + 1) if i == 0 else (self.video, self.video_games)
 
     def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
-        self.unread_losses = (step, loss, q_taken_mean)  # the run's last is read at its end: a NaN persists to it
+        self.unread_losses = (step, loss, q_taken_mean)  # read at a checkpoint and at the end: a NaN persists to them
         if self.counters["gradient_steps"] % 100 == 0:  # reading the GPU waits for it: every 100th step only
             self.read_losses()
 
-    def read_losses(self) -> None:
+    def read_losses(self) -> None:  # the last gradient step's, if unread: no checkpoint saves weights a NaN broke
+        if self.unread_losses is None:
+            return
         (step, loss, q_taken_mean), self.unread_losses = self.unread_losses, None
         if not np.isfinite(value := loss.item()):
             raise FloatingPointError(f"non-finite TD loss ({value}) by env step {step:,} (read each 100 steps, at end)")
@@ -459,8 +461,6 @@ class Run:
 
     def step_done(self, prev_step: int, step: int, epsilon: float, learning_rate: float) -> None:
         self.counters["global_step"], total = step, self.args.total_timesteps
-        if step >= total and self.unread_losses is not None:
-            self.read_losses()
         sps = (step - self.start_step) / max(time.time() - self.start_time, 1e-9)
         if events_due(prev_step, step, 100):
             self.log(step, {"charts/epsilon": epsilon, "charts/learning_rate": learning_rate, "charts/SPS": sps})
@@ -474,6 +474,7 @@ class Run:
             print(("\r" + line) if self.tty else line, end="" if self.tty and step < total else "\n", flush=True)
 
     def save_checkpoint(self) -> str:
+        self.read_losses()
         path, elapsed = f"{self.dir}/checkpoint.pt", self.counters["elapsed"] + time.time() - self.start_time
         state = {"script": SCRIPT, "args": asdict(self.args) | {"resume": None}, "run_name": self.name}
         state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}
@@ -599,6 +600,7 @@ if __name__ == "__main__":
     run = Run(*parse_args())  # bad input ends it here: one line on stderr, exit code 2, nothing created
     try:
         train(run.args, run)
+        run.read_losses()  # the last one, before a signal's checkpoint
     except FloatingPointError as error:  # a non-finite loss
         sys.exit(run.finish(error))
     sys.exit(run.finish())

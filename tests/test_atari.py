@@ -478,13 +478,18 @@ def test_storing_frames_and_replaying_a_graph_do_not_wait_for_the_gpu():
     assert (rb.frames[:, 5] == 7).all() and (rb.frames[:, 4] == 0).all()  # the sixth write of each env, and the fifth
 
 
-def test_a_non_finite_loss_in_the_last_steps_is_caught(workdir):
-    """The loss is read every 100th gradient step and the last one at the run's end. Weights blown up by the first
-    (read) of 25 gradient steps give non-finite losses after it; the last gradient step comes 2 env steps before the
-    end, and its read at the end stops the run with exit code 1."""
+@pytest.mark.parametrize("checkpoint_frequency", [0, 300])
+def test_a_non_finite_loss_in_the_last_steps_is_caught(workdir, checkpoint_frequency):
+    """The loss is read every 100th gradient step, before a checkpoint and at the run's end. Weights blown up by the
+    first (read) of 25 gradient steps give non-finite losses after it; the last gradient step comes 2 env steps before
+    the end, and its read at the end stops the run with exit code 1; a checkpoint due at env step 300 reads it first
+    and stops the run there: no checkpoint holds weights that a NaN broke."""
     flags = ["--total-timesteps", "302", "--learning-starts", "200", "--buffer-size", "1000", "--batch-size", "8"]
-    proc = run_script("dqn_atari.py", *TOY, *flags, "--learning-rate", "1e30", cwd=workdir, check=False)
+    flags += ["--checkpoint-frequency", str(checkpoint_frequency), "--learning-rate", "1e30"]
+    proc = run_script("dqn_atari.py", *TOY, *flags, cwd=workdir, check=False)
     assert proc.returncode == 1 and "non-finite TD loss" in proc.stderr, proc.stderr
+    assert "by env step 300" in proc.stderr  # the last gradient step
+    assert not list(workdir.glob("runs/*/checkpoint.pt"))
 
 
 def test_video_games_are_counted_when_envs_end_together(workdir, monkeypatch):
