@@ -185,7 +185,6 @@ class ReplayBuffer:
         self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
         self.n_step, self.gamma, self.pending = n_step, gamma, [collections.deque() for _ in range(num_envs)]
         self.data = torch.zeros((capacity, 2 * obs_dim + len(self.COLUMNS)), dtype=torch.float32)
-        self.store = self.data.numpy()  # the same memory: NumPy writes a row for a fraction of torch's cost
 
     def add(self, obs, next_obs, actions, rewards, terminated, truncated) -> None:
         """Add one vector step (arrays, a leading env axis; next_obs: the true final obs); store what it completes."""
@@ -195,7 +194,7 @@ class ReplayBuffer:
                 first_obs, action, _ = steps[0]
                 n_step_return = sum(self.gamma**j * reward for j, (_, _, reward) in enumerate(steps))
                 row = (action, n_step_return, terminated[i], self.gamma ** len(steps))
-                self.store[self.pos] = np.concatenate((first_obs, next_obs[i], row))
+                self.data.numpy()[self.pos] = np.concatenate((first_obs, next_obs[i], row))  # NumPy: cheaper than torch
                 self.pos, self.size = (self.pos + 1) % self.capacity, min(self.size + 1, self.capacity)
                 steps.popleft()
 
