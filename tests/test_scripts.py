@@ -696,6 +696,19 @@ def test_targets_and_evaluation_use_networks_in_eval_mode(name, workdir, monkeyp
     assert seen["greedy"][-1] is False  # evaluation's last action
 
 
+@pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
+def test_a_checkpoint_saves_the_objects_the_loop_holds_when_it_is_written(name, workdir, monkeypatch):
+    """`run.restore` keeps a function of what checkpoints hold and calls it at each save: a network that the loop
+    rebinds after the restore (a reset: a new network and optimizer) is the one saved, not the first."""
+    module, held = load_script(name), {"q_network": torch.nn.Linear(2, 2)}
+    monkeypatch.chdir(workdir)
+    run = module.Run(module.Args(), None)
+    run.restore(lambda: dict(held))
+    held["q_network"] = torch.nn.Linear(2, 2)
+    saved = torch.load(run.save_checkpoint(), weights_only=True)
+    assert torch.equal(saved["q_network"]["weight"], held["q_network"].weight) and run.finish() == 0
+
+
 def test_metrics_csv_header_and_wall_time(script, workdir):
     run_script(script, *SHORT, cwd=workdir)
     run_dir = only_run_dir(workdir)
