@@ -185,7 +185,6 @@ class ReplayBuffer:
         self.capacity, self.obs_dim, self.pos, self.size = capacity, obs_dim, 0, 0
         self.n_step, self.gamma, self.pending = n_step, gamma, [collections.deque() for _ in range(num_envs)]
         self.data = torch.zeros((capacity, 2 * obs_dim + len(self.COLUMNS)), dtype=torch.float32)
-        self.store = self.data.numpy()  # the same memory: NumPy writes a row for a fraction of torch's cost
 
     def add(self, obs, next_obs, actions, rewards, terminated, truncated) -> None:
         """Add one vector step (arrays, a leading env axis; next_obs: the true final obs); store what it completes."""
@@ -195,7 +194,7 @@ class ReplayBuffer:
                 first_obs, action, _ = steps[0]
                 n_step_return = sum(self.gamma**j * reward for j, (_, _, reward) in enumerate(steps))
                 row = (action, n_step_return, terminated[i], self.gamma ** len(steps))
-                self.store[self.pos] = np.concatenate((first_obs, next_obs[i], row))
+                self.data.numpy()[self.pos] = np.concatenate((first_obs, next_obs[i], row))  # NumPy: cheaper than torch
                 self.pos, self.size = (self.pos + 1) % self.capacity, min(self.size + 1, self.capacity)
                 steps.popleft()
 
@@ -226,8 +225,10 @@ def train(args: Args, run: "Run") -> None:
     target_network.load_state_dict(q_network.state_dict())  # eval(): targets without dropout
     rb = ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
-    state = dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb)
-    counters = run.restore(state | dict(explore_rng=explore_rng, sample_rng=sample_rng))  # a resume loads into these
+    rngs = dict(explore_rng=explore_rng, sample_rng=sample_rng)  # with the objects below: what a checkpoint holds
+    counters = run.restore(  # a resume loads into them; a save reads the names then, so a network rebound is saved
+        lambda: dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb) | rngs
+    )
     global_step, learning_start = counters["global_step"], counters["learning_start_step"]
 
     obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes (none pending in rb)
@@ -313,14 +314,14 @@ class Run:
         self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
 
-    def restore(self, state: dict) -> dict:
-        """Keep what a checkpoint holds; load a resumed run's checkpoint into it. Returns the run's counters."""
+    def restore(self, state) -> dict:
+        """`state`: a function of what checkpoints hold, called at each save. Loads a resume into it; the counters."""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
         self.checkpoint = None  # loaded into `state` below: its copy of the replay is freed after it
-        for name in [name for name in state if name in saved]:  # networks first: an edited one fails naming its keys
-            if isinstance(obj := state[name], np.random.Generator):
+        for name, obj in state().items():  # networks first: an edited one fails naming its keys
+            if name in saved and isinstance(obj, np.random.Generator):
                 obj.bit_generator.state = saved[name]
-            else:
+            elif name in saved:
                 obj.load_state_dict(saved[name])
         if saved:
             torch.set_rng_state(saved["torch_rng"])
@@ -374,7 +375,7 @@ class Run:
         state = {"script": SCRIPT, "args": asdict(self.args) | {"resume": None}, "run_name": self.name}
         state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}
         state["counters"] = self.counters | {"elapsed": elapsed}
-        for name, obj in self.state.items():
+        for name, obj in self.state().items():
             if name != "buffer" or self.args.checkpoint_buffer:
                 state[name] = obj.bit_generator.state if isinstance(obj, np.random.Generator) else obj.state_dict()
         torch.save(state, path + ".tmp")
@@ -396,12 +397,11 @@ class Run:
             elapsed = time.time() - self.start_time
             print(f"done: {summary.format(**counters)}, {counters['episodes']:,} episodes in {elapsed:.1f} s")
             if code == 0 and self.args.save_model:
-                torch.save(self.state["q_network"].state_dict(), path := f"{self.dir}/{self.args.exp_name}.pt")
+                torch.save(self.state()["q_network"].state_dict(), path := f"{self.dir}/{self.args.exp_name}.pt")
                 returns = evaluate(path, self.args, self.device)
                 for r in returns:
                     self.log(counters["global_step"], {"eval/episodic_return": r})
-                print(f"model saved to {path}; eval: mean return {np.mean(returns):.2f} +- {np.std(returns):.2f} "
-                      f"over {len(returns)} episodes")  # fmt: skip
+                print(f"model saved to {path}; eval: mean return {np.mean(returns):.2f} +- {np.std(returns):.2f}")
         except KeyboardInterrupt:
             print(f"\nstopped by signal {self.stop_signal} after training")
             code = 128 + self.stop_signal

@@ -3,16 +3,18 @@
     python benchmark/q_estimates.py --seeds 1 2 3 4 5 --jobs 2
 
 For each env, script and seed it trains with the script's default flags and `--save-model`, then plays the
-saved network greedily (epsilon 0) for `--episodes` episodes. At every visited state it compares the
-network's estimate max_a Q(s, a) with the discounted return that followed (gamma = 0.99). States of a
-time-limit-truncated episode count only if at least 300 steps remained (0.99^300 < 0.05, so the missing
-tail is worth less than 5% of a maximal value): the estimate bootstraps past the limit, the return cannot.
+saved network greedily (epsilon 0) for `--episodes` episodes. At every state visited before the env's
+time limit it compares the network's estimate max_a Q(s, a) with the discounted return that followed, at the
+script's gamma. A truncated episode bootstraps in training, so its estimates value play past the limit: the
+greedy episodes run H steps beyond it, gamma^H < 0.05 (299 steps at gamma 0.99, 598 at 0.995), so the return
+still missing is worth less than 5% of a maximal value.
 Prints a table and writes docs/q_estimates.png. Asserts nothing.
 """
 
 import argparse
 import csv
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -26,7 +28,6 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmark" / "results" / "q_estimates"
 SCRIPTS = ["dqn.py", "double_dqn.py"]
-GAMMA, HORIZON = 0.99, 300
 
 
 def train(script: str, env_id: str, seed: int) -> Path:
@@ -49,9 +50,10 @@ def greedy_estimates(script: str, run_dir: Path, env_id: str, seed: int, episode
     spec = importlib.util.spec_from_file_location("agent", ROOT / script)
     agent = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(agent)
-    env = gym.make(env_id)
+    defaults = agent.Args()  # the network the run trained, and its gamma: the script's defaults
+    limit, horizon = gym.spec(env_id).max_episode_steps, math.ceil(math.log(0.05) / math.log(defaults.gamma))
+    env = gym.make(env_id, max_episode_steps=limit + horizon)  # states before `limit` see >= horizon steps ahead
     state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
-    defaults = agent.Args()  # the network the run trained: the script's defaults
     q_network = agent.QNetwork(
         env.observation_space.shape[0], env.action_space.n, defaults.hidden_sizes, defaults.dueling
     )
@@ -69,12 +71,11 @@ def greedy_estimates(script: str, run_dir: Path, env_id: str, seed: int, episode
             done = terminated or truncated
         returns, g = np.zeros(len(rewards)), 0.0
         for t in reversed(range(len(rewards))):
-            g = rewards[t] + GAMMA * g
+            g = rewards[t] + defaults.gamma * g
             returns[t] = g
-        keep = max(0, len(rewards) - HORIZON) if truncated else len(rewards)  # a short time limit: none kept
-        estimates += q_values[:keep]
-        realised += list(returns[:keep])
-        episode_returns.append(sum(rewards))
+        estimates += q_values[:limit]
+        realised += list(returns[:limit])
+        episode_returns.append(sum(rewards[:limit]))  # the return the time limit allows
     env.close()
     return np.mean(estimates), np.mean(realised), np.mean(episode_returns), len(estimates)
 

@@ -238,6 +238,14 @@ def test_replay_buffer_batches_reach_the_learners_device(script):
     assert {value.device.type for value in batch.values()} == {"meta"}
 
 
+def test_replay_buffer_stores_into_the_memory_it_samples_when_that_is_replaced(script):
+    """A researcher's new memory for the replay (pinned, cleared, moved): rows go there, not to the old one."""
+    rb = one_step_buffer(script, capacity=5)
+    rb.data = torch.full_like(rb.data, -7.0)
+    fill(rb, steps=5, num_envs=1)
+    assert sorted(row[0] for row in stored_rows(rb)) == [0, 10, 20, 30, 40]
+
+
 def test_replay_buffer_state_round_trip(script):
     rb = one_step_buffer(script, capacity=9)
     fill(rb, steps=5, num_envs=1)

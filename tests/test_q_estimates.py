@@ -12,7 +12,8 @@ q_estimates = load_script("benchmark/q_estimates.py")
 @pytest.mark.parametrize("script", ["dqn.py", "double_dqn.py"])
 def test_greedy_estimates_of_a_constant_network(script, tmp_path):
     """A network of the defaults' layout whose every output is 7: the estimate is 7, and an episode of L rewards of 1
-    (always pushing left ends CartPole before its time limit) realises sum_k<L-t gamma^k from each step t."""
+    (always pushing left ends CartPole before its time limit) realises sum_k<L-t gamma^k from each step t, at the
+    script's gamma."""
     module = load_script(script)
     args = module.Args()
     q = module.QNetwork(4, 2, args.hidden_sizes, args.dueling)
@@ -24,6 +25,6 @@ def test_greedy_estimates_of_a_constant_network(script, tmp_path):
     torch.save(q.state_dict(), tmp_path / f"{script[:-3]}.pt")
     estimate, realised, episode_return, n = q_estimates.greedy_estimates(script, tmp_path, "CartPole-v1", 1, 1)
     length = int(episode_return)
-    by_hand = [(1 - q_estimates.GAMMA ** (length - t)) / (1 - q_estimates.GAMMA) for t in range(length)]
+    by_hand = [(1 - args.gamma ** (length - t)) / (1 - args.gamma) for t in range(length)]
     assert n == length < 100 and estimate == pytest.approx(7.0)
     assert realised == pytest.approx(np.mean(by_hand))

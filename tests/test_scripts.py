@@ -139,7 +139,7 @@ def test_num_envs_keeps_counts_in_env_steps(script, workdir, num_envs):
     assert_epsilon_follows_the_schedule(only_run_dir(workdir), num_envs, 0.5 * 401)
 
 
-def assert_toy_chain_rows_whole(rows: torch.Tensor, n_step: int) -> None:
+def assert_toy_chain_rows_whole(rows: torch.Tensor, n_step: int, gamma: float) -> None:
     """ToyChain rows (obs [t, episode], reward 1 a step) go from t to t + k in one episode, k = n_step unless the
     episode ended first, with the return 1 + ... + gamma^(k-1) and discount gamma^k; terminations alone stop it."""
     import toy_envs as toy
@@ -151,8 +151,8 @@ def assert_toy_chain_rows_whole(rows: torch.Tensor, n_step: int) -> None:
     truncated = next_obs[:, 0] == toy.MAX_STEPS
     assert (steps[~(ends_even | truncated)] == n_step).all()  # fewer steps only where the episode ended
     assert (steps < n_step).any() == (n_step > 1)  # and there all its pending steps went in
-    torch.testing.assert_close(discounts, 0.99**steps)
-    torch.testing.assert_close(rewards, (1 - 0.99**steps) / (1 - 0.99))
+    torch.testing.assert_close(discounts, gamma**steps)
+    torch.testing.assert_close(rewards, (1 - gamma**steps) / (1 - gamma))
     assert torch.equal(terminated, ends_even.float())  # terminations, and nothing else, stop bootstrapping
     assert truncated.sum() >= 10 and not terminated[truncated].any()  # truncations kept, bootstrapping from t = 6
 
@@ -182,7 +182,7 @@ def test_buffer_never_spans_a_reset_and_keeps_true_final_obs(script, workdir, nu
     )
     checkpoint = load_saved(only_run_dir(workdir))
     assert 300 - (n_step - 1) * num_envs <= checkpoint["buffer"]["size"] <= 300  # at most n_step - 1 pending an env
-    assert_toy_chain_rows_whole(replay_rows(load_script(script), checkpoint), n_step)
+    assert_toy_chain_rows_whole(replay_rows(load_script(script), checkpoint), n_step, checkpoint["args"]["gamma"])
     # Each logged episode is one episode, ended by either cause: reward 1 a step, so its return is its length.
     run_dir = only_run_dir(workdir)
     returns, lengths = (
@@ -506,7 +506,7 @@ def test_n_step_rows_stay_whole_across_a_resume(script, tmp_path):
     run_stopped_by_signal(script, *resume, at=150, cwd=tmp_path)
     after = load_saved(checkpoint)
     assert (before["buffer"]["size"], after["buffer"]["size"]) == (153 - 2, 153 - 2 + 150)  # ToyChain: 10-step pairs
-    assert_toy_chain_rows_whole(replay_rows(load_script(script), after), n_step=3)
+    assert_toy_chain_rows_whole(replay_rows(load_script(script), after), n_step=3, gamma=after["args"]["gamma"])
 
 
 def test_a_flag_added_at_the_end_of_args_is_kept_by_a_resume(script, tmp_path):
@@ -676,7 +676,7 @@ def test_each_sampled_row_bootstraps_with_its_own_discount(script, workdir, monk
     monkeypatch.chdir(workdir)
     run = train_in_process(module, **TOY_CHAIN_400, n_step=3)
     assert run.counters["gradient_steps"] == 50
-    assert seen == {np.float32(0.99**k).item() for k in (1, 2, 3)}
+    assert seen == {np.float32(module.Args().gamma ** k).item() for k in (1, 2, 3)}
 
 
 @pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
@@ -694,6 +694,19 @@ def test_targets_and_evaluation_use_networks_in_eval_mode(name, workdir, monkeyp
     train_in_process(module, env_id=env, save_model=True, eval_episodes=1, **flags)
     assert seen["target"] == {False}
     assert seen["greedy"][-1] is False  # evaluation's last action
+
+
+@pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
+def test_a_checkpoint_saves_the_objects_the_loop_holds_when_it_is_written(name, workdir, monkeypatch):
+    """`run.restore` keeps a function of what checkpoints hold and calls it at each save: a network that the loop
+    rebinds after the restore (a reset: a new network and optimizer) is the one saved, not the first."""
+    module, held = load_script(name), {"q_network": torch.nn.Linear(2, 2)}
+    monkeypatch.chdir(workdir)
+    run = module.Run(module.Args(), None)
+    run.restore(lambda: dict(held))
+    held["q_network"] = torch.nn.Linear(2, 2)
+    saved = torch.load(run.save_checkpoint(), weights_only=True)
+    assert torch.equal(saved["q_network"]["weight"], held["q_network"].weight) and run.finish() == 0
 
 
 def test_metrics_csv_header_and_wall_time(script, workdir):
