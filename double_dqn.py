@@ -2,9 +2,9 @@
 
 Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI: n-step
 targets bootstrap from Q_target(s', argmax_a Q_online(s', a)), against DQN's overestimation. This is `dqn.py` with that
-TD target and gamma 0.995, a horizon DQN's overestimating max does not bear (docs/tuning.md; `diff dqn.py
-double_dqn.py`). Dueling Q-network, replay, soft target (--no-dueling --n-step 1 --gamma 0.99: the paper's network,
-target and gamma). Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
+TD target and gamma 0.995, tuned for it (`dqn.py` keeps 0.99 for now: docs/tuning.md; `diff dqn.py double_dqn.py`).
+Dueling Q-network, replay, soft target (--no-dueling --n-step 1 --gamma 0.99: the paper's network, target and gamma).
+Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
 
 import collections
 import contextlib
@@ -315,7 +315,7 @@ class Run:
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
 
     def restore(self, state) -> dict:
-        """`state`: a function of what checkpoints hold, called at each save. Loads a resume into it; the counters."""
+        """`state()`: what checkpoints hold, read at each save. Loads a resume's checkpoint into it; returns counters"""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
         self.checkpoint = None  # loaded into `state` below: its copy of the replay is freed after it
         for name, obj in state().items():  # networks first: an edited one fails naming its keys

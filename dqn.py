@@ -315,7 +315,7 @@ class Run:
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
 
     def restore(self, state) -> dict:
-        """`state`: a function of what checkpoints hold, called at each save. Loads a resume into it; the counters."""
+        """`state()`: what checkpoints hold, read at each save. Loads a resume's checkpoint into it; returns counters"""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
         self.checkpoint = None  # loaded into `state` below: its copy of the replay is freed after it
         for name, obj in state().items():  # networks first: an edited one fails naming its keys

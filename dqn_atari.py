@@ -404,7 +404,7 @@ class Run:
         self.unread_losses = None  # (env step, loss, batch-mean Q) of the last gradient step, until read
 
     def restore(self, state) -> dict:
-        """`state`: a function of what checkpoints hold, called at each save. Loads a resume into it; the counters."""
+        """`state()`: what checkpoints hold, read at each save. Loads a resume's checkpoint into it; returns counters"""
         self.state, saved, self.start_step = state, self.checkpoint or {}, self.counters["global_step"]
         self.checkpoint = None  # loaded into `state` below: its copy of the replay (GBs on Atari) is freed after it
         for name, obj in state().items():  # networks first: an edited one fails naming its keys
