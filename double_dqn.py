@@ -2,7 +2,7 @@
 
 Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI: n-step
 targets bootstrap from Q_target(s', argmax_a Q_online(s', a)), against DQN's overestimation. This is `dqn.py` with that
-TD target and gamma 0.995, tuned for it (`dqn.py` keeps 0.99 for now: docs/tuning.md; `diff dqn.py double_dqn.py`).
+TD target and little else (`diff dqn.py double_dqn.py`).
 Dueling Q-network, replay, soft target (--no-dueling --n-step 1 --gamma 0.99: the paper's network, target and gamma).
 Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
 
@@ -48,7 +48,7 @@ class Args:
     buffer_size: int = 100_000
     """replay capacity in transitions (SB3 zoo's CartPole value; CleanRL 10k)"""
     gamma: float = 0.995
-    """discount factor; each replay row takes the buffer's copy of it when stored (tuned; dqn.py and CleanRL 0.99)"""
+    """discount factor; each replay row takes the buffer's copy of it when stored (tuned; CleanRL 0.99)"""
     n_step: int = 3
     """rewards summed before the bootstrap: sum_j<n gamma^j r_t+j + gamma^n V(s_t+n); 1: DQN's (tuned; CleanRL 1)"""
     tau: float = 0.01

@@ -2,7 +2,7 @@
 
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518, here with a dueling
 Q-network (Wang et al. 2016) and n-step targets r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a), not
-corrected for exploration, as in Rainbow (--no-dueling --n-step 1: the paper's network and target). Replay,
+corrected for exploration, as in Rainbow, and gamma 0.995 (--no-dueling --n-step 1 --gamma 0.99: the paper's). Replay,
 epsilon-greedy on a linear schedule, a Polyak-averaged target network (tau 1: the paper's hard copy). A termination
 ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py` is this file with another TD
 target; `dqn_atari.py` is DQN on Atari. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
@@ -48,8 +48,8 @@ class Args:
     """parallel envs; every step count is summed over them (CleanRL's default)"""
     buffer_size: int = 100_000
     """replay capacity in transitions (SB3 zoo's CartPole value; CleanRL 10k)"""
-    gamma: float = 0.99
-    """discount factor; each replay row takes the buffer's copy of it when stored (CleanRL's default)"""
+    gamma: float = 0.995
+    """discount factor; each replay row takes the buffer's copy of it when stored (tuned; CleanRL 0.99)"""
     n_step: int = 3
     """rewards summed before the bootstrap: sum_j<n gamma^j r_t+j + gamma^n V(s_t+n); 1: DQN's (tuned; CleanRL 1)"""
     tau: float = 0.01
