@@ -1,7 +1,7 @@
 """Why CartPole-v1 episodes end during training: the cart leaving the track, or the pole falling.
 
     python benchmark/cartpole_causes.py --seeds 2 4               # dqn.py, default flags
-    python benchmark/cartpole_causes.py --seeds 4 -- --gamma 0.995  # flags after -- go to the script
+    python benchmark/cartpole_causes.py --seeds 4 -- --gamma 0.99   # flags after -- go to the script
 
 Runs the script on `cartpole_causes:CartPoleCauses-v1`, CartPole-v1 itself (same class, same dynamics, same
 returns for a seed) but for one addition: each termination appends `env_step episode_length cause` to the file
