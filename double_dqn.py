@@ -92,7 +92,7 @@ class Args:
     eval_episodes: int = 10
     """episodes that evaluation plays (CleanRL's number)"""
     eval_epsilon: float = 0.05
-    """exploration rate during that evaluation; 0: greedy (CleanRL's)"""
+    """exploration rate during that evaluation, 0 for greedy (CleanRL's default)"""
     checkpoint_frequency: int = 0
     """env steps between checkpoints to runs/{run_name}/checkpoint.pt; 0: only on Ctrl-C or SIGTERM"""
     checkpoint_buffer: bool = False
@@ -413,7 +413,7 @@ class Run:
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
-    """Play `eval_episodes` episodes with the saved weights, epsilon-greedy at `eval_epsilon`; their returns."""
+    """Play `eval_episodes` episodes, epsilon-greedy at `eval_epsilon`, in a new QNetwork with the saved weights."""
     env, rng, returns = make_env(args.env_id, 0, False, "")(), np.random.default_rng(args.seed + 1), []
     q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes, args.dueling)
     q_network.to(device).eval().load_state_dict(torch.load(model_path, map_location=device, weights_only=True))

@@ -2,10 +2,10 @@
 
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518, here with a dueling
 Q-network (Wang et al. 2016) and n-step targets r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a), not
-corrected for exploration, as in Rainbow, and gamma 0.995 (--no-dueling --n-step 1 --gamma 0.99: the paper's). Replay,
-epsilon-greedy on a linear schedule, a Polyak-averaged target network (tau 1: the paper's hard copy). A termination
-ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py` is this file with another TD
-target; `dqn_atari.py` is DQN on Atari. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
+corrected for exploration, as in Rainbow, and gamma 0.995 (--no-dueling --n-step 1 --gamma 0.99: the paper's network,
+target and gamma). Replay, epsilon-greedy on a linear schedule, a Polyak-averaged target (tau 1: a hard copy). A
+termination ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py`: another TD target;
+`dqn_atari.py`: DQN on Atari. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
 
 import collections
 import contextlib
@@ -93,7 +93,7 @@ class Args:
     eval_episodes: int = 10
     """episodes that evaluation plays (CleanRL's number)"""
     eval_epsilon: float = 0.05
-    """exploration rate during that evaluation; 0: greedy (CleanRL's)"""
+    """exploration rate during that evaluation, 0 for greedy (CleanRL's default)"""
     checkpoint_frequency: int = 0
     """env steps between checkpoints to runs/{run_name}/checkpoint.pt; 0: only on Ctrl-C or SIGTERM"""
     checkpoint_buffer: bool = False
@@ -413,7 +413,7 @@ class Run:
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
-    """Play `eval_episodes` episodes with the saved weights, epsilon-greedy at `eval_epsilon`; their returns."""
+    """Play `eval_episodes` episodes, epsilon-greedy at `eval_epsilon`, in a new QNetwork with the saved weights."""
     env, rng, returns = make_env(args.env_id, 0, False, "")(), np.random.default_rng(args.seed + 1), []
     q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes, args.dueling)
     q_network.to(device).eval().load_state_dict(torch.load(model_path, map_location=device, weights_only=True))

@@ -86,7 +86,7 @@ class Args:
     eval_episodes: int = 10
     """games that evaluation plays (CleanRL's number)"""
     eval_epsilon: float = 0.05
-    """exploration rate during that evaluation; 0: greedy (CleanRL's)"""
+    """exploration rate during that evaluation, 0 for greedy (CleanRL's default)"""
     checkpoint_frequency: int = 0
     """env steps between checkpoints to runs/{run_name}/checkpoint.pt; 0: only on Ctrl-C or SIGTERM"""
     checkpoint_buffer: bool = False
@@ -519,7 +519,7 @@ class Run:
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
-    """Play `eval_episodes` whole games with the saved weights, epsilon-greedy at `eval_epsilon`; their raw scores."""
+    """Play `eval_episodes` whole games, epsilon-greedy at `eval_epsilon`, in a new QNetwork with the saved weights."""
     envs, rng, scores = make_envs(args.env_id, 1), np.random.default_rng(args.seed + 1), [0.0]
     q_network = QNetwork(envs.single_action_space.n).to(device).eval()
     q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
