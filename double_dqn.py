@@ -413,7 +413,7 @@ class Run:
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
-    """Play `eval_episodes` episodes, epsilon-greedy at `eval_epsilon`, in a new QNetwork with the saved weights."""
+    """A new QNetwork with the saved weights plays eval_episodes episodes, epsilon-greedy at `eval_epsilon`: returns"""
     env, rng, returns = make_env(args.env_id, 0, False, "")(), np.random.default_rng(args.seed + 1), []
     q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes, args.dueling)
     q_network.to(device).eval().load_state_dict(torch.load(model_path, map_location=device, weights_only=True))

@@ -519,7 +519,7 @@ class Run:
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
-    """Play `eval_episodes` whole games, epsilon-greedy at `eval_epsilon`, in a new QNetwork with the saved weights."""
+    """A new QNetwork with the saved weights plays `eval_episodes` games, epsilon-greedy at `eval_epsilon`: scores"""
     envs, rng, scores = make_envs(args.env_id, 1), np.random.default_rng(args.seed + 1), [0.0]
     q_network = QNetwork(envs.single_action_space.n).to(device).eval()
     q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
