@@ -31,11 +31,11 @@ class Args:
     # --- the algorithm ---
     env_id: str = "CartPole-v1"
     """gymnasium id; `my_module:MyEnv-v0` imports my_module first, which registers it (CleanRL's default)"""
-    total_timesteps: int = 60_000
+    total_timesteps: int = 70_000
     """env steps of training, summed over all envs (tuned for CartPole-v1, docs/tuning.md; CleanRL 500k)"""
     learning_rate: float = 1e-3
     """Adam's learning rate (tuned; CleanRL 2.5e-4)"""
-    lr_decay_fraction: float = 0.3
+    lr_decay_fraction: float = 0.5
     """last fraction of the run over which the learning rate falls linearly to 0; 0: constant (tuned; CleanRL 0)"""
     amsgrad: bool = True
     """use Adam's AMSGrad variant, Reddi et al. 2018 (tuned; CleanRL plain Adam)"""
@@ -62,7 +62,7 @@ class Args:
     end_e: float = 0.04
     """exploration rate at the end of its schedule (SB3 zoo's CartPole value; CleanRL 0.05)"""
     exploration_fraction: float = 0.1333
-    """fraction of total_timesteps over which epsilon falls linearly from start_e to end_e (8k steps; CleanRL 0.5)"""
+    """fraction of total_timesteps over which epsilon falls linearly, start_e to end_e (9.3k steps; CleanRL 0.5)"""
     learning_starts: int = 1_000
     """env steps of play before the first gradient step (SB3 zoo's CartPole value; CleanRL 10k)"""
     train_frequency: int = 4
