@@ -23,7 +23,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
-from ale_py.vector_env import AtariVectorEnv
 from gymnasium.vector import AutoresetMode
 from torch.utils.tensorboard import SummaryWriter
 
@@ -95,7 +94,7 @@ class Args:
     """checkpoint to continue: algorithm flags, exp_name and seed come from it, the other run flags from this command"""
 
 
-def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
+def make_envs(env_id: str, num_envs: int) -> ale_py.AtariVectorEnv:
     """ALE's C++ vector env with the DQN preprocessing: 0-29 no-op frames at a reset (FIRE one of them where needed),
     frame-skip 4 with a max over the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's first frame).
     A lost life terminates, the game goes on; a game over or time limit resets in step(), infos["final_obs"] its end."""
@@ -103,7 +102,7 @@ def make_envs(env_id: str, num_envs: int) -> AtariVectorEnv:
     probe.close()
     limits = (spec.max_episode_steps, spec.kwargs.get("max_num_frames_per_episode"))  # in frames: no frame-skip here
     kwargs = {k: v for k, v in spec.kwargs.items() if k in ("repeat_action_probability", "full_action_space")}
-    return AtariVectorEnv(
+    return ale_py.AtariVectorEnv(
         spec.kwargs["game"], num_envs, autoreset_mode=AutoresetMode.SAME_STEP, life_loss_info=True,
         reward_clipping=False, max_num_frames_per_episode=min(filter(None, limits), default=108_000), **kwargs,
     )  # fmt: skip
