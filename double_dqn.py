@@ -43,6 +43,8 @@ class Args:
     """widths of the Q-network's hidden layers, a ReLU after each (SB3 zoo's CartPole net; CleanRL 120 84)"""
     dueling: bool = True
     """a dueling head, Q = V(s) + A(s, a) - mean_a A, Wang et al. 2016 (tuned; off: CleanRL's one output layer)"""
+    layer_norm: bool = False
+    """a LayerNorm between each hidden Linear and its ReLU: bounded features, Gallici et al. 2025 (off: CleanRL's)"""
     num_envs: int = 1
     """parallel envs; every step count is summed over them (CleanRL's default)"""
     buffer_size: int = 100_000
@@ -111,11 +113,11 @@ def make_env(env_id: str, idx: int, capture_video: bool, video_folder: str):
 class QNetwork(nn.Module):
     """MLP from a flat observation to one Q-value per action, a ReLU per hidden layer; dueling: Q = V + A - mean_a A."""
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: tuple[int, ...], dueling: bool):
+    def __init__(self, obs_dim: int, n_actions: int, args: Args):  # its layout: hidden_sizes, dueling, layer_norm
         super().__init__()
-        widths, layers = (obs_dim, *hidden_sizes), []
+        widths, layers, dueling, norm = (obs_dim, *args.hidden_sizes), [], args.dueling, args.layer_norm
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+            layers += [nn.Linear(width_in, width_out), *([nn.LayerNorm(width_out)] if norm else []), nn.ReLU()]
         self.network = nn.Sequential(*layers, *([] if dueling else [nn.Linear(widths[-1], n_actions)]))
         self.value = nn.Linear(widths[-1], 1) if dueling else None  # V(s), from the last hidden layer's output
         self.advantage = nn.Linear(widths[-1], n_actions) if dueling else None  # A(s, a), on the same
@@ -133,9 +135,8 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
 
 
 def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> float:
-    """Learning rate at env step t: `base`, then linear to 0 over the last `decay_fraction` of `total` env steps."""
-    fraction_left = min(1.0, max(0.0, (total - t) / (decay_fraction * total))) if decay_fraction else 1.0
-    return base * fraction_left  # clipped: N envs can step past the end
+    """Learning rate at env step t: `base`, then linear to 0 over the last `decay_fraction` of `total`; 0 after it."""
+    return base * min(1.0, max(0.0, (total - t) / (decay_fraction * total))) if decay_fraction else base
 
 
 def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,10 +219,9 @@ def train(args: Args, run: "Run") -> None:
     envs = gym.vector.SyncVectorEnv(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # resets inside step(), final obs in infos
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
-
-    q_network = QNetwork(obs_dim, n_actions, args.hidden_sizes, args.dueling).to(run.device)
+    q_network = QNetwork(obs_dim, n_actions, args).to(run.device)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
-    target_network = QNetwork(obs_dim, n_actions, args.hidden_sizes, args.dueling).to(run.device).eval()
+    target_network = QNetwork(obs_dim, n_actions, args).to(run.device).eval()
     target_network.load_state_dict(q_network.state_dict())  # eval(): targets without dropout
     rb = ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
@@ -415,7 +415,7 @@ class Run:
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     """A new QNetwork with the saved weights plays eval_episodes episodes, epsilon-greedy at `eval_epsilon`: returns"""
     env, rng, returns = make_env(args.env_id, 0, False, "")(), np.random.default_rng(args.seed + 1), []
-    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args.hidden_sizes, args.dueling)
+    q_network = QNetwork(env.observation_space.shape[0], env.action_space.n, args)
     q_network.to(device).eval().load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     for episode in range(args.eval_episodes):
         (obs, _), done, returns = env.reset(seed=args.seed + 1 if episode == 0 else None), False, returns + [0.0]

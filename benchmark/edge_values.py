@@ -86,7 +86,7 @@ def main() -> None:
     agent, args, snapshots = train_with_snapshots(a.script, a.seed, a.every, a.flags)
 
     def network(step: int) -> torch.nn.Module:
-        q_network = agent.QNetwork(4, 2, args.hidden_sizes, args.dueling)
+        q_network = agent.QNetwork(4, 2, args)
         q_network.load_state_dict(snapshots[step])
         return q_network
 

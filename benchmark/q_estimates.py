@@ -54,9 +54,7 @@ def greedy_estimates(script: str, run_dir: Path, env_id: str, seed: int, episode
     limit, horizon = gym.spec(env_id).max_episode_steps, math.ceil(math.log(0.05) / math.log(defaults.gamma))
     env = gym.make(env_id, max_episode_steps=limit + horizon)  # states before `limit` see >= horizon steps ahead
     state = torch.load(run_dir / f"{script[:-3]}.pt", weights_only=True)
-    q_network = agent.QNetwork(
-        env.observation_space.shape[0], env.action_space.n, defaults.hidden_sizes, defaults.dueling
-    )
+    q_network = agent.QNetwork(env.observation_space.shape[0], env.action_space.n, defaults)
     q_network.load_state_dict(state)
     estimates, realised, episode_returns = [], [], []
     for episode in range(episodes):

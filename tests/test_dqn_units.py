@@ -261,16 +261,32 @@ def test_replay_buffer_state_round_trip(script):
 def test_q_network_widths_follow_hidden_sizes(script, dueling):
     """Parameters of layers 4 -> 5 -> 7 -> 3, and with a dueling head a value layer 7 -> 1: the flags reach the
     network, whatever its layout."""
-    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(5, 7), dueling=dueling)
+    q = script.QNetwork(4, 3, script.Args(hidden_sizes=(5, 7), dueling=dueling))
     assert sum(p.numel() for p in q.parameters()) == (4 * 5 + 5) + (5 * 7 + 7) + (7 * 3 + 3) + (7 + 1) * dueling
     assert q(torch.zeros(1, 4)).shape == (1, 3) and q(torch.zeros(32, 4)).shape == (32, 3)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_layer_norm_makes_the_network_blind_to_a_hidden_layers_scale(script, layer_norm):
+    """--layer-norm normalises each hidden layer's output before its ReLU: the first layer's weights and bias scaled
+    by 3 leave every Q-value as it was, and without it they do not. Its gain and bias add 2 parameters a hidden unit."""
+    torch.manual_seed(0)
+    q, obs = script.QNetwork(4, 3, script.Args(hidden_sizes=(5, 7), layer_norm=layer_norm)), torch.randn(16, 4)
+    first = next(m for m in q.modules() if isinstance(m, nn.Linear))
+    with torch.no_grad():
+        before = q(obs)
+        first.weight *= 3.0
+        first.bias *= 3.0
+        assert torch.allclose(q(obs), before, atol=1e-4) == layer_norm
+    plain = script.QNetwork(4, 3, script.Args(hidden_sizes=(5, 7)))
+    assert sum(p.numel() for p in q.parameters()) - sum(p.numel() for p in plain.parameters()) == 24 * layer_norm
 
 
 def test_without_dueling_the_network_is_the_plain_mlp(script):
     """--no-dueling builds the MLP of before, layer by layer in the same order: the same weights from the same seed,
     so the same returns for a seed as the scripts before the dueling head."""
     torch.manual_seed(3)
-    q = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(5, 7), dueling=False)
+    q = script.QNetwork(4, 3, script.Args(hidden_sizes=(5, 7), dueling=False))
     torch.manual_seed(3)
     plain = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3))
     obs = torch.randn(16, 4)
@@ -281,7 +297,7 @@ def test_dueling_q_is_value_plus_advantages_less_their_mean(script):
     """Q = V + A - mean_a A: a constant added to every advantage leaves Q as it was, one added to the value moves
     every Q by it, and 3 added to one advantage of three moves that action's Q by 2 and the others' by -1."""
     torch.manual_seed(0)
-    q, obs = script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(8,), dueling=True), torch.randn(16, 4)
+    q, obs = script.QNetwork(4, 3, script.Args(hidden_sizes=(8,), dueling=True)), torch.randn(16, 4)
     with torch.no_grad():
         before = q(obs)
         q.advantage.bias += 5.0
@@ -298,7 +314,7 @@ def test_greedy_actions_follow_the_network_as_it_is_now(script, edit, dueling):
     """After a researcher's edit of the network, greedy actions are the argmax of what it computes now: after
     optimizer steps and after a layer's weights are replaced (a cached copy of the weights would act as before)."""
     torch.manual_seed(0)
-    q = EDITS[edit](script.QNetwork(obs_dim=4, n_actions=3, hidden_sizes=(16,), dueling=dueling))
+    q = EDITS[edit](script.QNetwork(4, 3, script.Args(hidden_sizes=(16,), dueling=dueling)))
     obs = np.random.default_rng(1).standard_normal((256, 4)).astype(np.float32)
 
     def expected():
@@ -328,7 +344,7 @@ def test_the_defaults_pass_the_checks(script, monkeypatch):
 def test_evaluate_ends_an_episode_at_a_truncation_as_at_a_termination(script, tmp_path):
     """ToyChain's even episodes terminate after 4 steps, its odd ones run into the time limit after 6."""
     args = script.Args(env_id="toy_envs:ToyChain-v0", hidden_sizes=(4,), eval_episodes=4)
-    torch.save(script.QNetwork(2, 2, args.hidden_sizes, args.dueling).state_dict(), tmp_path / "q.pt")
+    torch.save(script.QNetwork(2, 2, args).state_dict(), tmp_path / "q.pt")
     assert script.evaluate(str(tmp_path / "q.pt"), args, torch.device("cpu")) == [4.0, 6.0, 4.0, 6.0]
 
 
@@ -337,7 +353,7 @@ def test_evaluate_is_seeded_and_follows_eval_epsilon(script, tmp_path, eval_epsi
     """A network that always pushes right, played on CartPole from reset(seed + 1): at eval epsilon 0 the returns
     are those of pushing right by hand; at 1 every action is random, so they differ."""
     args = script.Args(hidden_sizes=(4,), eval_episodes=5, eval_epsilon=eval_epsilon, seed=3)
-    q = script.QNetwork(4, 2, args.hidden_sizes, args.dueling)
+    q = script.QNetwork(4, 2, args)
     with torch.no_grad():
         for p in q.parameters():
             p.zero_()

@@ -16,7 +16,7 @@ def test_greedy_estimates_of_a_constant_network(script, tmp_path):
     script's gamma."""
     module = load_script(script)
     args = module.Args()
-    q = module.QNetwork(4, 2, args.hidden_sizes, args.dueling)
+    q = module.QNetwork(4, 2, args)
     with torch.no_grad():
         for layer in q.modules():
             if isinstance(layer, nn.Linear):

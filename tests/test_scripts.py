@@ -289,7 +289,7 @@ def test_save_model_writes_weights_and_evaluates(script, workdir):
     run_dir = only_run_dir(workdir)
     state = load_saved(run_dir / f"{script[:-3]}.pt")  # loading never runs code (SPEC)
     module = load_script(script)
-    module.QNetwork(4, 2, module.Args().hidden_sizes, module.Args().dueling).load_state_dict(state)
+    module.QNetwork(4, 2, module.Args()).load_state_dict(state)
     assert len(read_metrics(run_dir, "eval/episodic_return")) == 3
     assert "eval: mean return" in proc.stdout
 
@@ -441,7 +441,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
     assert int(resumed["optimizer"]["state"][0]["step"]) == 12
 
     args = module.Args(**at_150["args"])
-    q_network, target_network = (module.QNetwork(2, 2, args.hidden_sizes, args.dueling) for _ in range(2))
+    q_network, target_network = (module.QNetwork(2, 2, args) for _ in range(2))
     q_network.load_state_dict(at_150["q_network"])
     target_network.load_state_dict(at_150["target_network"])
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
