@@ -35,7 +35,7 @@ class Args:
     """env steps of training, summed over all envs (tuned for CartPole-v1, docs/tuning.md; CleanRL 500k)"""
     learning_rate: float = 1e-3
     """Adam's learning rate (tuned; CleanRL 2.5e-4)"""
-    lr_decay_fraction: float = 0.5
+    lr_decay_fraction: float = 0.8
     """last fraction of the run over which the learning rate falls linearly to 0; 0: constant (tuned; CleanRL 0)"""
     amsgrad: bool = True
     """use Adam's AMSGrad variant, Reddi et al. 2018 (tuned; CleanRL plain Adam)"""
