@@ -120,8 +120,8 @@ def run_task(tasks: Path, index: int) -> int:
 
 
 def episodes(folder: Path) -> tuple[np.ndarray, dict] | None:
-    """(global_step, return) of the training episodes of the run in `folder`, and its last SPS, wall time and env
-    step; None for a run that logged no episode."""
+    """(global_step, return) of the training episodes of the run in `folder`, and its last SPS, wall time, env step
+    and highest logged batch-mean Q (past r_max / (1 - gamma): values ran away); None for a run without episodes."""
     paths = sorted(folder.glob("runs/*/metrics.csv"))
     with open(paths[-1] if paths else os.devnull, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -129,7 +129,9 @@ def episodes(folder: Path) -> tuple[np.ndarray, dict] | None:
         [(int(r["global_step"]), float(r["value"])) for r in rows if r["metric"] == "charts/episodic_return"]
     )
     sps = [float(r["value"]) for r in rows if r["metric"] == "charts/SPS"]
+    q_values = [float(r["value"]) for r in rows if r["metric"] == "losses/q_values"]  # batch means, every 100th step
     stats = {"sps": sps[-1] if sps else float("nan"), "wall": float(rows[-1]["wall_time"]) if rows else 0.0}
+    stats["max_q"] = max(q_values, default=float("nan"))
     return (returns, stats | {"steps": int(rows[-1]["global_step"])}) if len(returns) else None
 
 
@@ -180,10 +182,11 @@ def report(a) -> int:
         curves[(script, env_id)] = [r for r, _ in data]
         for folder, final, (last, best), (_, s) in zip(folders, finals, lasts, data, strict=True):
             seeds.append(f"| {script} | {env_id} | {folder.name.rsplit('seed', 1)[1]} | {final:.2f} | {last:.2f} | "
-                         f"{best:.2f} | {s['wall']:.1f} |")  # fmt: skip
+                         f"{best:.2f} | {s['max_q']:.1f} | {s['wall']:.1f} |")  # fmt: skip
     if a.per_seed:
-        print("\n| script | env | seed | final (last 10%) | last 20 | best 20 in a row | wall (s) |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("\n| script | env | seed | final (last 10%) | last 20 | best 20 in a row | highest batch-mean Q "
+              "| wall (s) |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(seeds))
     if curves:
         plot(curves, a.plot or a.out / "curves.png")

@@ -29,6 +29,18 @@ def test_last_20_needs_20_episodes_to_count_as_solved():
     assert last == np.mean(range(11, 31)) and best == last
 
 
+def test_per_seed_report_shows_each_runs_highest_batch_mean_q(tmp_path, capsys):
+    run = tmp_path / "dqn__CartPole-v1__default__seed7"
+    (run / "runs" / "r").mkdir(parents=True)
+    (run / "DONE").touch()
+    rows = [(i, "charts/episodic_return", 500.0) for i in range(1, 21)]
+    rows += [(5, "losses/q_values", 12.5), (9, "losses/q_values", 250.25), (20, "losses/q_values", 40.0)]
+    lines = ["global_step,wall_time,metric,value", *(f"{step},0.5,{name},{value}" for step, name, value in rows)]
+    (run / "runs" / "r" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    assert grid.main(["report", "--out", str(tmp_path), "--per-seed"]) == 0
+    assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 250.2 | 0.5 |" in capsys.readouterr().out
+
+
 def test_a_long_flag_list_makes_a_short_distinct_folder_name():
     flags = [f"--flag-number-{i}" for i in range(30)]
     tags = {grid.flags_tag(flags), grid.flags_tag([*flags, "1"]), grid.flags_tag([*flags, "2"])}
