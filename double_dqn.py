@@ -3,7 +3,7 @@
 Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning", AAAI: n-step
 targets bootstrap from Q_target(s', argmax_a Q_online(s', a)), against DQN's overestimation. This is `dqn.py` with that
 TD target and little else (`diff dqn.py double_dqn.py`).
-Dueling Q-network, replay, soft target (--no-dueling --n-step 1 --gamma 0.99: the paper's network, target and gamma).
+Dueling Q-network, replay, soft target (--no-dueling --n-step 1 --gamma 0.99: the paper's single head, one-step target).
 Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
 
 import collections
@@ -220,9 +220,9 @@ def train(args: Args, run: "Run") -> None:
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # resets inside step(), final obs in infos
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
     q_network = QNetwork(obs_dim, n_actions, args).to(run.device)
+    target_network = QNetwork(obs_dim, n_actions, args).to(run.device).eval()  # eval(): targets without dropout
+    target_network.load_state_dict(q_network.state_dict())
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
-    target_network = QNetwork(obs_dim, n_actions, args).to(run.device).eval()
-    target_network.load_state_dict(q_network.state_dict())  # eval(): targets without dropout
     rb = ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
     rngs = dict(explore_rng=explore_rng, sample_rng=sample_rng)  # with the objects below: what a checkpoint holds
@@ -479,8 +479,8 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: action space {act_space} is not Discrete(n) from 0, as DQN needs")
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         fail(f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)")
-    with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
-        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    with open("/proc/meminfo" if os.path.exists("/proc/meminfo") else os.devnull) as f:  # Linux's; elsewhere: no check
+        free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), float("inf"))
     if (need := 4 * args.buffer_size * (2 * obs_space.shape[0] + len(ReplayBuffer.COLUMNS))) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
     return args, checkpoint

@@ -2,10 +2,10 @@
 
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518, here with a dueling
 Q-network (Wang et al. 2016) and n-step targets r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a), not
-corrected for exploration, as in Rainbow, and gamma 0.995 (--no-dueling --n-step 1 --gamma 0.99: the paper's network,
-target and gamma). Replay, epsilon-greedy on a linear schedule, a Polyak-averaged target (tau 1: a hard copy). A
-termination ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py`: another TD target;
-`dqn_atari.py`: DQN on Atari. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
+corrected for exploration, as in Rainbow, and gamma 0.995 (--no-dueling --n-step 1 --gamma 0.99: the paper's single
+head, one-step target and gamma). Replay, epsilon-greedy on a linear schedule, a Polyak-averaged target (tau 1: a hard
+copy). A termination ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py`: another TD
+target; `dqn_atari.py`: DQN on Atari. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
 
 import collections
 import contextlib
@@ -220,9 +220,9 @@ def train(args: Args, run: "Run") -> None:
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # resets inside step(), final obs in infos
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
     q_network = QNetwork(obs_dim, n_actions, args).to(run.device)
+    target_network = QNetwork(obs_dim, n_actions, args).to(run.device).eval()  # eval(): targets without dropout
+    target_network.load_state_dict(q_network.state_dict())
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
-    target_network = QNetwork(obs_dim, n_actions, args).to(run.device).eval()
-    target_network.load_state_dict(q_network.state_dict())  # eval(): targets without dropout
     rb = ReplayBuffer(args.buffer_size, obs_dim, args.num_envs, args.n_step, args.gamma)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
     rngs = dict(explore_rng=explore_rng, sample_rng=sample_rng)  # with the objects below: what a checkpoint holds
@@ -479,8 +479,8 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: action space {act_space} is not Discrete(n) from 0, as DQN needs")
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         fail(f"--env-id {args.env_id}: observation space {obs_space} is not a flat Box (for Atari use dqn_atari.py)")
-    with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
-        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    with open("/proc/meminfo" if os.path.exists("/proc/meminfo") else os.devnull) as f:  # Linux's; elsewhere: no check
+        free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), float("inf"))
     if (need := 4 * args.buffer_size * (2 * obs_space.shape[0] + len(ReplayBuffer.COLUMNS))) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")
     return args, checkpoint

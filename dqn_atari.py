@@ -292,9 +292,9 @@ def train(args: Args, run: "Run") -> None:
     n_actions, device = envs.single_action_space.n, run.device
     use_graphs = args.cuda_graphs and device.type == "cuda" and run.buffer_device == device
     q_network = QNetwork(n_actions).to(device)
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True, capturable=use_graphs)
     target_network = QNetwork(n_actions).to(device).eval()  # targets: no dropout
     target_network.load_state_dict(q_network.state_dict())
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True, capturable=use_graphs)
     rb = FrameReplayBuffer(args.buffer_size, args.num_envs, run.buffer_device)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
     rngs = dict(explore_rng=explore_rng, sample_rng=sample_rng)  # with the objects below: what a checkpoint holds
@@ -583,8 +583,8 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: not the RGB screen of a game without a frame-skip of its own (NoFrameskip-v4)")
     if flavour := {k: kwargs[k] for k in ("mode", "difficulty") if kwargs.get(k) is not None}:  # make_envs drops them
         fail(f"--env-id {args.env_id}: a game mode or difficulty {flavour} that ALE's vector env cannot play")
-    with open("/proc/meminfo") as f:  # Linux's estimate of what new allocations can take
-        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    with open("/proc/meminfo" if os.path.exists("/proc/meminfo") else os.devnull) as f:  # Linux's; elsewhere: no check
+        free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), float("inf"))
     free = max(free, torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else 0)  # or the GPU's
     if (need := replay_nbytes(args.buffer_size, args.num_envs)) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")

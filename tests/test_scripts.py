@@ -349,6 +349,16 @@ def test_bad_input_one_line_exit_2_nothing_created(script, workdir, flags, expec
     assert list(workdir.iterdir()) == []  # no run folder, no wandb folder
 
 
+@pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
+def test_without_proc_meminfo_the_memory_check_is_skipped_not_a_crash(name, monkeypatch):
+    """macOS and Windows have no /proc/meminfo: the replay's size goes unchecked there (on Linux: refused, above)."""
+    module, exists = load_script(name), os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda path: path != "/proc/meminfo" and exists(path))
+    monkeypatch.setattr(sys, "argv", [name, "--buffer-size", str(10**13)])
+    args, checkpoint = module.parse_args()
+    assert args.buffer_size == 10**13 and checkpoint is None
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     """ToyChain sends the signal to its own process at its 250th step: a deterministic interruption."""
