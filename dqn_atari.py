@@ -59,7 +59,7 @@ class Args:
     train_frequency: int = 4
     """env steps between gradient steps (CleanRL's default)"""
     max_grad_norm: float = 0.0
-    """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (CleanRL's default)"""
+    """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (CleanRL clips none)"""
 
     # --- the run, not the algorithm (a resume may change those after seed, up to resume; algorithm flags go above) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
@@ -85,7 +85,7 @@ class Args:
     eval_episodes: int = 10
     """games that evaluation plays (CleanRL's number)"""
     eval_epsilon: float = 0.05
-    """exploration rate during that evaluation, 0 for greedy (CleanRL's default)"""
+    """exploration rate during that evaluation, 0 for greedy (the Nature paper's; CleanRL evaluates at end_e, 0.01)"""
     checkpoint_frequency: int = 0
     """env steps between checkpoints to runs/{run_name}/checkpoint.pt; 0: only on Ctrl-C or SIGTERM"""
     checkpoint_buffer: bool = False
@@ -583,8 +583,9 @@ def parse_args() -> tuple[Args, dict | None]:
         fail(f"--env-id {args.env_id}: not the RGB screen of a game without a frame-skip of its own (NoFrameskip-v4)")
     if flavour := {k: kwargs[k] for k in ("mode", "difficulty") if kwargs.get(k) is not None}:  # make_envs drops them
         fail(f"--env-id {args.env_id}: a game mode or difficulty {flavour} that ALE's vector env cannot play")
-    with open("/proc/meminfo" if os.path.exists("/proc/meminfo") else os.devnull) as f:  # Linux's; elsewhere: no check
-        free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), float("inf"))
+    free = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else float("inf")  # RAM
+    with open("/proc/meminfo" if os.path.exists("/proc/meminfo") else os.devnull) as f:  # Linux's: what is available
+        free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), free)
     free = max(free, torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else 0)  # or the GPU's
     if (need := replay_nbytes(args.buffer_size, args.num_envs)) >= 0.8 * free:
         fail(f"--buffer-size {args.buffer_size}: the replay buffer needs {need:,} bytes, over 80% of {free:,} free")

@@ -1,6 +1,7 @@
 """dqn_atari.py: ALE's vector env as the loop reads it, the frame-sharing replay memory against the env's own stacks,
 the gradient step by hand, short runs, and what makes a CUDA graph capture again."""
 
+import contextlib
 import copy
 import gc
 import os
@@ -319,6 +320,17 @@ def test_bad_input(workdir, flags, expected):
     proc = run_script("dqn_atari.py", *flags, "--track", cwd=workdir, check=False)
     assert_refused(proc, expected)
     assert list(workdir.iterdir()) == []
+
+
+def test_without_proc_meminfo_the_replay_must_fit_in_the_machines_ram(monkeypatch, capsys):
+    """macOS has no /proc/meminfo: the replay is then checked against 80% of all RAM, not what is available."""
+    exists, ram = os.path.exists, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    monkeypatch.setattr(os.path, "exists", lambda path: path != "/proc/meminfo" and exists(path))
+    for share in (0.5, 0.9):  # of all RAM, in frames
+        monkeypatch.setattr(sys, "argv", ["dqn_atari.py", "--buffer-size", str(int(share * ram / (84 * 84 + 18)))])
+        with pytest.raises(SystemExit) if share > 0.8 else contextlib.nullcontext():
+            atari.parse_args()
+    assert "over 80% of" in capsys.readouterr().err
 
 
 def test_the_largest_seed_accepted_resumes_and_evaluates(workdir):
