@@ -147,6 +147,12 @@ def last_20(returns: np.ndarray) -> tuple[float, float]:
     return float(returns[-20:, 1].mean()), float(means.max()) if len(means) else float("nan")
 
 
+def solved_at(returns: np.ndarray, bar: float = 475.0) -> int | None:
+    """The env step of the episode that first brings a mean of 20 consecutive returns to `bar`; None if none does."""
+    means = np.convolve(returns[:, 1], np.ones(20) / 20, mode="valid") if len(returns) >= 20 else np.array([])
+    return int(returns[np.flatnonzero(means >= bar)[0] + 19, 0]) if (means >= bar).any() else None
+
+
 def report(a) -> int:
     groups: dict[tuple[str, str, str], list[Path]] = {}
     for done in sorted(a.out.glob("*/DONE")):  # one row per flag set: runs with other flags apart
@@ -180,13 +186,15 @@ def report(a) -> int:
             f"{wall:.1f} | {PUBLISHED.get(env_id, '-')} |"
         )
         curves[(script, env_id)] = [r for r, _ in data]
-        for folder, final, (last, best), (_, s) in zip(folders, finals, lasts, data, strict=True):
+        for folder, final, (last, best), (run, s) in zip(folders, finals, lasts, data, strict=True):
+            solved_step = solved_at(run) if env_id.startswith("CartPole") else None
             seeds.append(f"| {script} | {env_id} | {folder.name.rsplit('seed', 1)[1]} | {final:.2f} | {last:.2f} | "
-                         f"{best:.2f} | {s['max_q']:.1f} | {s['wall']:.1f} |")  # fmt: skip
+                         f"{best:.2f} | {'-' if solved_step is None else f'{solved_step:,}'} | {s['max_q']:.1f} | "
+                         f"{s['wall']:.1f} |")  # fmt: skip
     if a.per_seed:
-        print("\n| script | env | seed | final (last 10%) | last 20 | best 20 in a row | highest batch-mean Q "
-              "| wall (s) |")  # fmt: skip
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("\n| script | env | seed | final (last 10%) | last 20 | best 20 in a row | solved at (env step) "
+              "| highest batch-mean Q | wall (s) |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(seeds))
     if curves:
         plot(curves, a.plot or a.out / "curves.png")

@@ -38,7 +38,14 @@ def test_per_seed_report_shows_each_runs_highest_batch_mean_q(tmp_path, capsys):
     lines = ["global_step,wall_time,metric,value", *(f"{step},0.5,{name},{value}" for step, name, value in rows)]
     (run / "runs" / "r" / "metrics.csv").write_text("\n".join(lines) + "\n")
     assert grid.main(["report", "--out", str(tmp_path), "--per-seed"]) == 0
-    assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 250.2 | 0.5 |" in capsys.readouterr().out
+    assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 20 | 250.2 | 0.5 |" in capsys.readouterr().out
+
+
+def test_solved_at_is_the_step_of_the_episode_that_completes_the_first_mean_of_20_at_475():
+    returns = np.array([(100 * i, 400.0 if i < 5 else 500.0) for i in range(1, 41)])  # episodes 1-4 at 400
+    assert grid.solved_at(returns) == 100 * 20  # episodes 1-20: (4 * 400 + 16 * 500) / 20 = 480, at episode 20's step
+    assert grid.solved_at(np.array([(100 * i, 470.0) for i in range(1, 41)])) is None
+    assert grid.solved_at(returns[:19]) is None  # under 20 episodes
 
 
 def test_a_long_flag_list_makes_a_short_distinct_folder_name():
