@@ -4,7 +4,7 @@ Double DQN: van Hasselt, Guez and Silver 2016, "Deep Reinforcement Learning with
 targets bootstrap from Q_target(s', argmax_a Q_online(s', a)), against DQN's overestimation. This is `dqn.py` with that
 TD target and little else (`diff dqn.py double_dqn.py`).
 Dueling Q-network, replay, soft target (--no-dueling --n-step 1 --gamma 0.99: the paper's single head, one-step target).
-Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
+Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag; no memory check without /proc/meminfo."""
 
 import collections
 import contextlib

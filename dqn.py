@@ -3,9 +3,9 @@
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518, here with a dueling
 Q-network (Wang et al. 2016) and n-step targets r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a), not
 corrected for exploration, as in Rainbow, and gamma 0.995 (--no-dueling --n-step 1 --gamma 0.99: the paper's single
-head, one-step target and gamma). Replay, epsilon-greedy on a linear schedule, a Polyak-averaged target (tau 1: a hard
-copy). A termination ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py`: another TD
-target; `dqn_atari.py`: DQN on Atari. Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag."""
+head, one-step target and gamma). Replay, linear epsilon-greedy, a Polyak-averaged target (tau 1: a hard copy). A
+termination ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py`: another TD target.
+Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag; no memory check without /proc/meminfo."""
 
 import collections
 import contextlib

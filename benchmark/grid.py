@@ -140,17 +140,22 @@ def final_return(returns: np.ndarray) -> float:
     return float(returns[-max(1, len(returns) // 10) :, 1].mean())
 
 
+def means_of_20(returns: np.ndarray) -> np.ndarray:
+    """The mean of each 20 consecutive training returns, the i-th ending at episode i + 19; empty under 20 episodes."""
+    return np.convolve(returns[:, 1], np.ones(20) / 20, mode="valid") if len(returns) >= 20 else np.array([])
+
+
 def last_20(returns: np.ndarray) -> tuple[float, float]:
     """Mean of the last 20 training returns (of all, if fewer), and the best mean of 20 consecutive ones (CartPole
     solved: >= 475; NaN, never solved, under 20 episodes)."""
-    means = np.convolve(returns[:, 1], np.ones(20) / 20, mode="valid") if len(returns) >= 20 else []
+    means = means_of_20(returns)
     return float(returns[-20:, 1].mean()), float(means.max()) if len(means) else float("nan")
 
 
 def solved_at(returns: np.ndarray, bar: float = 475.0) -> int | None:
     """The env step of the episode that first brings a mean of 20 consecutive returns to `bar`; None if none does."""
-    means = np.convolve(returns[:, 1], np.ones(20) / 20, mode="valid") if len(returns) >= 20 else np.array([])
-    return int(returns[np.flatnonzero(means >= bar)[0] + 19, 0]) if (means >= bar).any() else None
+    reached = np.flatnonzero(means_of_20(returns) >= bar)
+    return int(returns[reached[0] + 19, 0]) if reached.size else None
 
 
 def report(a) -> int:

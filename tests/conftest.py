@@ -1,5 +1,6 @@
 """Shared helpers: run a script as a user would, in this process or a subprocess, and read what it wrote."""
 
+import builtins
 import contextlib
 import csv
 import importlib.util
@@ -167,3 +168,17 @@ def summary(stdout: str) -> dict[str, int]:
 @pytest.fixture
 def workdir(tmp_path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def no_proc_meminfo(monkeypatch):
+    """A machine without /proc/meminfo (macOS, Windows): the path neither exists nor opens."""
+    exists, real_open = os.path.exists, builtins.open
+
+    def open_anything_else(file, *args, **kwargs):
+        if file == "/proc/meminfo":
+            raise FileNotFoundError(2, "No such file or directory", file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "exists", lambda path: path != "/proc/meminfo" and exists(path))
+    monkeypatch.setattr(builtins, "open", open_anything_else)

@@ -322,10 +322,9 @@ def test_bad_input(workdir, flags, expected):
     assert list(workdir.iterdir()) == []
 
 
-def test_without_proc_meminfo_the_replay_must_fit_in_the_machines_ram(monkeypatch, capsys):
+def test_without_proc_meminfo_the_replay_must_fit_in_the_machines_ram(monkeypatch, capsys, no_proc_meminfo):
     """macOS has no /proc/meminfo: the replay is then checked against 80% of all RAM, not what is available."""
-    exists, ram = os.path.exists, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    monkeypatch.setattr(os.path, "exists", lambda path: path != "/proc/meminfo" and exists(path))
+    ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     for share in (0.5, 0.9):  # of all RAM, in frames
         monkeypatch.setattr(sys, "argv", ["dqn_atari.py", "--buffer-size", str(int(share * ram / (84 * 84 + 18)))])
         with pytest.raises(SystemExit) if share > 0.8 else contextlib.nullcontext():
