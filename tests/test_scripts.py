@@ -104,10 +104,10 @@ def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     names = {r["metric"] for r in read_metrics(run_dir)}
     assert {"charts/episodic_return", "charts/episodic_length", "losses/td_loss", "losses/q_values"} <= names
     assert {"charts/epsilon", "charts/SPS"} <= names
-    # read from the optimizer: constant, then linear to 0 over the run's last `lr_decay_fraction` (no step before 210)
+    # read from the optimizer, set at every env step: 1e-3 to 80, then linear to 0 at 300, 0 after
     learning_rates = metric_by_step(run_dir, "charts/learning_rate")
-    assert learning_rates[200] == 1e-3 and learning_rates[300] == pytest.approx(decayed_rate(script, 400, 300))
-    assert learning_rates[400] == 0.0
+    assert [learning_rates[s] for s in (100, 200)] == pytest.approx([decayed_rate(script, 400, s) for s in (100, 200)])
+    assert learning_rates[300] == learning_rates[400] == 0.0 and 0 < learning_rates[200] < learning_rates[100] < 1e-3
     assert_epsilon_follows_the_schedule(run_dir, 1, 0.5 * 400)
 
 
