@@ -1,10 +1,10 @@
 """DQN with an MLP Q-network for vector observations: a single-file research baseline.
 
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518, here with a dueling
-Q-network (Wang et al. 2016) and n-step targets r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a), not
-corrected for exploration, as in Rainbow, and gamma 0.995 (--no-dueling --n-step 1 --gamma 0.99: the paper's single
-head, one-step target and gamma). Replay, linear epsilon-greedy, a Polyak-averaged target (tau 1: a hard copy). A
-termination ends bootstrapping; a truncation bootstraps from the true final obs. `double_dqn.py`: another TD target.
+Q-network (Wang et al. 2016), n-step targets r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a) as in
+Rainbow, gamma 0.995, bootstrapped values clamped to what a policy can earn, and no learning in the run's last quarter
+(--no-dueling --n-step 1 --gamma 0.99 --no-clamp-values --lr-zero-fraction 0: the paper's). Replay, linear
+epsilon-greedy, a Polyak-averaged target. A truncation bootstraps from the true final obs. `double_dqn.py`: its target.
 Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag; no memory check without /proc/meminfo."""
 
 import collections
@@ -29,7 +29,6 @@ from torch.utils.tensorboard import SummaryWriter
 
 @dataclass
 class Args:
-    # --- the algorithm ---
     env_id: str = "CartPole-v1"
     """gymnasium id; `my_module:MyEnv-v0` imports my_module first, which registers it (CleanRL's default)"""
     total_timesteps: int = 70_000
@@ -37,7 +36,9 @@ class Args:
     learning_rate: float = 1e-3
     """Adam's learning rate (tuned; CleanRL 2.5e-4)"""
     lr_decay_fraction: float = 0.8
-    """last fraction of the run over which the learning rate falls linearly to 0; 0: constant (tuned; CleanRL 0)"""
+    """last fraction of the run over which the rate falls linearly (to 0 at lr_zero_fraction); 0: constant (tuned)"""
+    lr_zero_fraction: float = 0.25
+    """last fraction of the run with no gradient steps (rate 0): it plays the network it learned (tuned; CleanRL 0)"""
     amsgrad: bool = True
     """use Adam's AMSGrad variant, Reddi et al. 2018 (tuned; CleanRL plain Adam)"""
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -70,9 +71,10 @@ class Args:
     """env steps of play before the first gradient step (SB3 zoo's CartPole value; CleanRL 10k)"""
     train_frequency: int = 4
     """env steps between gradient steps (tuned; CleanRL 10)"""
+    clamp_values: bool = True
+    """clamp bootstrapped values to what a policy can earn, [min(r, 0), max(r, 0)] / (1 - gamma) (tuned; CleanRL off)"""
     max_grad_norm: float = 1.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (tuned; CleanRL off)"""
-
     # --- the run, not the algorithm (a resume may change those after seed, up to resume; algorithm flags go above) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
@@ -135,9 +137,10 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
     return max((end_e - start_e) / duration * t + start_e, end_e)
 
 
-def learning_rate_at(base: float, decay_fraction: float, total: int, t: int) -> float:
-    """Learning rate at env step t: `base`, then linear to 0 over the last `decay_fraction` of `total`; 0 after it."""
-    return base * min(1.0, max(0.0, (total - t) / (decay_fraction * total))) if decay_fraction else base
+def lr_scale_at(decay_fraction: float, zero_fraction: float, total: int, t: int) -> float:
+    """The rate's multiplier at env step t: 1, linear to 0 from (1 - decay_fraction) to (1 - zero_fraction) of total"""
+    start, end = (1 - decay_fraction) * total, (1 - zero_fraction) * total
+    return min(1.0, max(0.0, (end - t) / max(end - start, 1e-9))) if decay_fraction else 1.0  # 1e-9: no 0/0
 
 
 def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +179,8 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 
 class ReplayBuffer:
-    """Circular buffer of n-step transitions in host memory, float32 rows [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j,
-    terminated, gamma^k], k = n_step or fewer (an episode's end stores all its pending steps): no row spans a reset, a
-    truncation keeps the true final obs. Rewards and gamma enter a row when stored: edit rewards before `add`."""
+    """Circular buffer of n-step rows [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j, terminated, gamma^k] in host memory, k =
+    n_step or fewer at an episode's end; no row spans a reset. Rewards and gamma enter a row when stored."""
 
     COLUMNS = ("actions", "rewards", "terminated", "discounts")  # a row's columns after obs and next_obs
 
@@ -231,13 +233,13 @@ def train(args: Args, run: "Run") -> None:
     )
     global_step, learning_start = counters["global_step"], counters["learning_start_step"]
 
+    reward_bounds = counters.setdefault("reward_bounds", [0.0, 0.0])  # min(r, 0), max(r, 0) over the rewards seen
     obs, _ = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its episodes (none pending in rb)
     while global_step < args.total_timesteps and run.stop_signal is None:
         duration = args.exploration_fraction * args.total_timesteps
         epsilon = linear_schedule(args.start_e, args.end_e, duration, global_step)
         explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
-        if not explore.all():  # the network runs only when some env exploits
-            actions = np.where(explore, actions, greedy_actions(q_network, obs, run.device))
+        actions = np.where(explore, actions, greedy_actions(q_network, obs, run.device))
 
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         prev_step, global_step = global_step, global_step + args.num_envs
@@ -246,13 +248,19 @@ def train(args: Args, run: "Run") -> None:
         for i in np.flatnonzero(terminations | truncations):
             real_next_obs[i] = infos["final_obs"][i]
         rb.add(obs, real_next_obs, actions, rewards, terminations, truncations)
+        reward_bounds[:] = min(reward_bounds[0], float(rewards.min())), max(reward_bounds[1], float(rewards.max()))
         obs = next_obs
 
-        lr_scale = learning_rate_at(1.0, args.lr_decay_fraction, args.total_timesteps, global_step)
-        for _ in range(events_due(prev_step, global_step, args.train_frequency, learning_start)):
+        lr_scale = lr_scale_at(args.lr_decay_fraction, args.lr_zero_fraction, args.total_timesteps, global_step)
+        for group in optimizer.param_groups if args.lr_decay_fraction > 0 else []:  # 0: the optimizer's own rates
+            assert group["lr"] == group.get("decayed_lr", group["lr"]), "rates set elsewhere: --lr-decay-fraction 0"
+            group["lr"] = group["decayed_lr"] = lr_scale * group.setdefault("initial_lr", group["lr"])
+        for _ in range(events_due(prev_step, global_step, args.train_frequency, learning_start) if lr_scale else 0):
             batch = rb.sample(args.batch_size, sample_rng, run.device)
             with torch.no_grad():
                 next_values = next_state_value(q_network, target_network, batch["next_obs"])
+                if args.clamp_values:  # no policy earns more or less; a value past these would feed itself via the max
+                    next_values = next_values.clamp(*(bound / (1 - args.gamma) for bound in reward_bounds))
                 targets = td_target(batch["rewards"], batch["terminated"], next_values, batch["discounts"])
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
             assert q_taken.shape == targets.shape, (q_taken.shape, targets.shape)  # no [B, 1] against [B]
@@ -262,12 +270,8 @@ def train(args: Args, run: "Run") -> None:
             loss.backward()
             if args.max_grad_norm > 0:
                 nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
-            for group in optimizer.param_groups if args.lr_decay_fraction > 0 else []:  # 0: the optimizer's own rates
-                assert group["lr"] == group.get("decayed_lr", group["lr"]), "rates set elsewhere: --lr-decay-fraction 0"
-                group["lr"] = group["decayed_lr"] = lr_scale * group.setdefault("initial_lr", group["lr"])
             optimizer.step()
             counters["gradient_steps"] += 1
-
         for _ in range(events_due(prev_step, global_step, args.target_network_frequency, learning_start)):
             soft_update(target_network, q_network, args.tau)
             counters["target_updates"] += 1
@@ -339,8 +343,7 @@ class Run:
         self.csv.flush()
         for name, value in metrics.items():
             self.tensorboard.add_scalar(name, value, step)
-        if self.wandb is not None:
-            self.wandb.log(metrics | {"global_step": step})
+        self.wandb is not None and self.wandb.log(metrics | {"global_step": step})
 
     def log_episodes(self, step: int, rewards: np.ndarray, dones: np.ndarray) -> None:
         self.returns, self.lengths = self.returns + rewards, self.lengths + 1
@@ -407,8 +410,7 @@ class Run:
             code = 128 + self.stop_signal
         self.csv.close()
         self.tensorboard.close()
-        if self.wandb is not None:
-            self.wandb.finish(exit_code=code)
+        self.wandb is not None and self.wandb.finish(exit_code=code)
         return code
 
 
@@ -443,28 +445,26 @@ def parse_args() -> tuple[Args, dict | None]:
             other = " ".join(f"--{n.replace('_', '-')}" for n in sorted(set(saved) ^ set(FLAGS)))
             other = f" with other flags ({other})" if other else ""
             fail(f"--resume {args.resume}: a checkpoint of {script}{other}, not of this {SCRIPT}; start a new run")
-        # The command line again, over the checkpoint's values: an algorithm flag given another value is refused.
         args = tyro.cli(Args, default=Args(**saved | {name: getattr(args, name) for name in SESSION_FLAGS}))
         if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in FLAGS
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency", "n_step")
-    rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
+    rules = [(n, getattr(args, n) > 0, "> 0") for n in (*positive, "train_frequency", "eval_episodes", "learning_rate")]
     rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("learning_starts", "checkpoint_frequency", "max_grad_norm")]
     rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("gamma", "start_e", "end_e", "eval_epsilon")]
+    rules += [(n, 0 < getattr(args, n) <= 1, "in (0, 1]") for n in ("tau", "exploration_fraction")]
+    rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("lr_decay_fraction", "lr_zero_fraction")]
     rules += [
         ("exp_name", args.exp_name and os.path.basename(args.exp_name) == args.exp_name, "a name without '/'"),
         ("seed", 0 <= args.seed < 2**32, "in [0, 2**32 - 1] (numpy's seeding)"),
-        ("learning_rate", args.learning_rate > 0, "> 0"),
-        ("lr_decay_fraction", 0 <= args.lr_decay_fraction <= 1, "in [0, 1] (0: a constant learning rate)"),
+        ("gamma", args.gamma < 1 or not args.clamp_values, "< 1 with --clamp-values (its bounds divide by 1 - gamma)"),
         ("hidden_sizes", args.hidden_sizes and min(args.hidden_sizes) > 0, "one or more positive widths"),
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("num_envs", args.num_envs <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("learning_starts", args.learning_starts < args.total_timesteps, f"< --total-timesteps {args.total_timesteps}"),
         ("learning_starts", args.learning_starts >= (args.n_step - 1) * args.num_envs, ">= (n-step - 1) * num-envs"),
-        ("tau", 0 < args.tau <= 1, "in (0, 1]"),
         ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
-        ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),
     ]
     for name, ok, allowed in rules:
         if not ok:

@@ -23,6 +23,14 @@ TESTS = Path(__file__).resolve().parent
 # A short run that reaches gradient steps and target updates: learning starts at 200, train every 10, target every 50.
 SHORT = ["--total-timesteps", "400", "--learning-starts", "200", "--train-frequency", "10"]
 SHORT += ["--target-network-frequency", "50", "--buffer-size", "1000", "--batch-size", "32"]
+
+
+def gradient_steps(last_step: int, total: int, start: int = 200, every: int = 10) -> int:
+    """A run's gradient steps by hand: one per multiple of `every` in (start, last_step], none once the rate is 0, from
+    (1 - lr_zero_fraction) * total (the default 0.25: the last quarter of the run plays the network it learned)."""
+    return sum(1 for t in range(start + every, last_step + 1, every) if t < 0.75 * total)
+
+
 # `--cuda` is on by default: the scripts run on the GPU where there is one, and say so on their first line.
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 torch.set_num_threads(1)  # as the subprocesses' OMP_NUM_THREADS=1: two test workers share two cores

@@ -29,15 +29,20 @@ def test_linear_schedule_values(any_script):
     assert f(0.5, 0.5, 10, 3) == 0.5
 
 
-def test_learning_rate_at_values(script):
-    f = script.learning_rate_at
-    assert f(1e-3, 0.2, 50_000, 0) == f(1e-3, 0.2, 50_000, 40_000) == 1e-3  # constant for the first 80%
-    assert f(1e-3, 0.2, 50_000, 45_000) == pytest.approx(5e-4)
-    assert f(1e-3, 0.2, 50_000, 47_500) == pytest.approx(2.5e-4)
-    assert f(1e-3, 0.2, 50_000, 50_000) == f(1e-3, 0.2, 50_000, 50_007) == 0.0  # N envs may step past the end
-    assert f(1e-3, 0.0, 50_000, 50_007) == 1e-3  # 0: constant to the end, and past it
-    assert f(1e-3, 1e-17, 50_000, 50_002) == 0.0  # (1 - fraction) * total rounds to total: no division by zero
-    assert f(1e-3, 1.0, 100, 25) == pytest.approx(7.5e-4)  # 1: falling from the first step
+def test_lr_scale_at_values(script):
+    f = script.lr_scale_at
+    assert f(0.2, 0.0, 50_000, 0) == f(0.2, 0.0, 50_000, 40_000) == 1.0  # constant for the first 80%
+    assert f(0.2, 0.0, 50_000, 45_000) == pytest.approx(0.5)
+    assert f(0.2, 0.0, 50_000, 47_500) == pytest.approx(0.25)
+    assert f(0.2, 0.0, 50_000, 50_000) == f(0.2, 0.0, 50_000, 50_007) == 0.0  # N envs may step past the end
+    assert f(0.0, 0.0, 50_000, 50_007) == f(0.0, 0.25, 50_000, 50_007) == 1.0  # decay 0: constant to the end, past it
+    assert f(1e-17, 0.0, 50_000, 50_002) == 0.0  # (1 - fraction) * total rounds to total: no division by zero
+    assert f(1.0, 0.0, 100, 25) == pytest.approx(0.75)  # 1: falling from the first step
+    # zero_fraction: the fall ends early, at (1 - 0.25) * 70k = 52.5k, from 14k; 0 for the last quarter
+    assert f(0.8, 0.25, 70_000, 14_000) == 1.0
+    assert f(0.8, 0.25, 70_000, 33_250) == pytest.approx(0.5)
+    assert f(0.8, 0.25, 70_000, 52_500) == f(0.8, 0.25, 70_000, 69_999) == 0.0
+    assert f(0.2, 0.5, 100, 49) == 1.0 and f(0.2, 0.5, 100, 50) == 0.0  # zero_fraction >= decay_fraction: a step
 
 
 @pytest.mark.parametrize("num_envs", [1, 2, 3, 7, 8])

@@ -22,6 +22,7 @@ from conftest import (
     SCRIPTS,
     SHORT,
     assert_refused,
+    gradient_steps,
     load_saved,
     load_script,
     metric_by_step,
@@ -81,37 +82,44 @@ def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: 
         assert epsilon == pytest.approx(max(1 - 0.96 * (step - num_envs) / duration, 0.04)), step
 
 
-TOY_CHAIN_400 = dict(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200)  # 50 gradient steps
+TOY_CHAIN_400 = dict(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200)  # 24 gradient steps
 
 
 def decayed_rate(script: str, total: int, step: int) -> float:
-    """The default rate 1e-3 at `step`: constant, then linear to 0 over the last `lr_decay_fraction` of `total`."""
-    return 1e-3 * min(1.0, (total - step) / (load_script(script).Args().lr_decay_fraction * total))
+    """The default rate 1e-3 at `step`: constant, then linear from (1 - lr_decay_fraction) of `total` to 0 at
+    (1 - lr_zero_fraction) of it, 0 after."""
+    args = load_script(script).Args()
+    start, end = (1 - args.lr_decay_fraction) * total, (1 - args.lr_zero_fraction) * total
+    return 1e-3 * min(1.0, max(0.0, (end - step) / (end - start)))
 
 
 def test_smoke_reaches_gradient_step_and_target_update(script, workdir):
     proc = run_script(script, *SHORT, "--exploration-fraction", "0.5", cwd=workdir)
     assert proc.stdout.splitlines()[0].startswith(f"device: {DEVICE}")
     counts = summary(proc.stdout)
-    # learning starts at 200 of 400 env steps: multiples of 10 and of 50 past 200
-    assert counts == counts | {"env steps": 400, "gradient steps": 20, "target updates": 4}
+    # learning starts at 200 of 400 env steps: multiples of 10 before the rate reaches 0 at 300, and of 50 past 200
+    assert counts == counts | {"env steps": 400, "gradient steps": gradient_steps(400, 400), "target updates": 4}
     run_dir = only_run_dir(workdir)
     assert re.fullmatch(r"CartPole-v1__" + script[:-3] + r"__1__\d+", run_dir.name)
     names = {r["metric"] for r in read_metrics(run_dir)}
     assert {"charts/episodic_return", "charts/episodic_length", "losses/td_loss", "losses/q_values"} <= names
     assert {"charts/epsilon", "charts/SPS"} <= names
-    # read from the optimizer: constant, then linear to 0 over the run's last `lr_decay_fraction` (no step before 210)
+    # read from the optimizer, set at every env step: 1e-3 to 80, then linear to 0 at 300, 0 after
     learning_rates = metric_by_step(run_dir, "charts/learning_rate")
-    assert learning_rates[200] == 1e-3 and learning_rates[300] == pytest.approx(decayed_rate(script, 400, 300))
-    assert learning_rates[400] == 0.0
+    assert [learning_rates[s] for s in (100, 200)] == pytest.approx([decayed_rate(script, 400, s) for s in (100, 200)])
+    assert learning_rates[300] == learning_rates[400] == 0.0 and 0 < learning_rates[200] < learning_rates[100] < 1e-3
     assert_epsilon_follows_the_schedule(run_dir, 1, 0.5 * 400)
 
 
 def test_spec_example_command_runs(script, workdir):
-    """SPEC.md's example: 205 steps from learning_starts 200 reach one gradient step and one target update (at 204)."""
+    """SPEC.md's example: 205 steps from learning_starts 200 run, with one target update (at 204) and no gradient
+    step: the rate reached 0 at 154, (1 - lr_zero_fraction) of the run; with --lr-zero-fraction 0, one at 204."""
     proc = run_script(script, "--learning-starts", "200", "--total-timesteps", "205", cwd=workdir)
-    counts = summary(proc.stdout)
-    assert (counts["gradient steps"], counts["target updates"]) == (1, 1)
+    assert (summary(proc.stdout)["gradient steps"], summary(proc.stdout)["target updates"]) == (0, 1)
+    proc = run_script(
+        script, "--learning-starts", "200", "--total-timesteps", "205", "--lr-zero-fraction", "0", cwd=workdir
+    )
+    assert (summary(proc.stdout)["gradient steps"], summary(proc.stdout)["target updates"]) == (1, 1)
 
 
 def test_a_run_never_writes_into_another_runs_folder(script, workdir):
@@ -134,7 +142,8 @@ def test_num_envs_keeps_counts_in_env_steps(script, workdir, num_envs):
     counts = summary(proc.stdout)
     steps = -(-401 // num_envs) * num_envs  # the last vector step may overshoot the budget
     assert counts["env steps"] == steps
-    assert counts["gradient steps"] == steps // 10 - 200 // 10
+    last = max(s for s in range(num_envs, steps + 1, num_envs) if s < 0.75 * 401)  # the last vector step with a rate
+    assert counts["gradient steps"] == last // 10 - 200 // 10
     assert counts["target updates"] == steps // 50 - 200 // 50
     assert_epsilon_follows_the_schedule(only_run_dir(workdir), num_envs, 0.5 * 401)
 
@@ -227,7 +236,7 @@ def test_max_grad_norm_clips_and_zero_turns_it_off(script, tmp_path):
 
 def test_hidden_sizes_dueling_and_amsgrad_reach_the_run_and_survive_a_resume(script, tmp_path):
     checkpoints, custom_flags = {}, ["--hidden-sizes", "16", "--no-amsgrad", "--no-dueling", "--gamma", "0.9"]
-    custom_flags += ["--checkpoint-buffer"]
+    custom_flags += ["--checkpoint-buffer", "--lr-zero-fraction", "0"]  # learning to the end: past the resume
     for name, extra in (("default", []), ("custom", custom_flags)):
         (tmp_path / name).mkdir()
         run_script(script, *SHORT, "--checkpoint-frequency", "300", *extra, cwd=tmp_path / name)
@@ -243,15 +252,15 @@ def test_hidden_sizes_dueling_and_amsgrad_reach_the_run_and_survive_a_resume(scr
         assert ("max_exp_avg_sq" in state["optimizer"]["state"][0]) is amsgrad
 
     # A resume rebuilds the checkpoint's network, whatever the defaults, and trains on from env step 300 to 400
-    # (the counters are the whole run's: gradient steps from 210 to 400).
+    # (the counters are the whole run's: gradient steps from 210 to 390; at 400 the rate is 0).
     resumed = run_script(
         script, "--resume", str(checkpoints["custom"]), "--save-model", "--checkpoint-frequency", "400", cwd=tmp_path
     )
     assert "resumed" in resumed.stdout and "at env step 300" in resumed.stdout
     counts = summary(resumed.stdout)
-    assert (counts["env steps"], counts["gradient steps"]) == (400, 400 // 10 - 200 // 10)
+    assert (counts["env steps"], counts["gradient steps"]) == (400, 19)
     at_400 = load_saved(checkpoints["custom"])
-    assert int(at_400["optimizer"]["state"][0]["step"]) == 20  # Adam went on from its 10 steps, not from scratch
+    assert int(at_400["optimizer"]["state"][0]["step"]) == 19  # Adam went on from its 10 steps, not from scratch
     # Only these flags come from a resumed run's command line; every other one is the checkpoint's.
     session = {"torch_deterministic", "cuda", "track", "wandb_project_name", "wandb_entity", "capture_video"}
     session |= {"save_model", "eval_episodes", "eval_epsilon", "checkpoint_frequency", "checkpoint_buffer", "resume"}
@@ -308,6 +317,9 @@ BAD_INPUT = [
     (["--learning-rate", "0"], "--learning-rate"),
     (["--lr-decay-fraction", "1.5"], "--lr-decay-fraction"),
     (["--lr-decay-fraction", "-0.1"], "--lr-decay-fraction"),
+    (["--lr-zero-fraction", "1.5"], "--lr-zero-fraction"),
+    (["--lr-zero-fraction", "-0.1"], "--lr-zero-fraction"),
+    (["--gamma", "1"], "--gamma"),  # the clamp's bounds divide by 1 - gamma (--no-clamp-values: allowed)
     (["--max-grad-norm", "-1"], "--max-grad-norm"),
     (["--hidden-sizes", "64", "0"], "--hidden-sizes"),
     (["--hidden-sizes"], "--hidden-sizes"),
@@ -372,7 +384,7 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
     assert "resumed" in proc.stdout and run_dirs(tmp_path) == [run_dir]
     counts = summary(proc.stdout)
     assert counts["env steps"] == 600
-    assert counts["gradient steps"] == 600 // 10 - 200 // 10  # the buffer came back, so training went straight on
+    assert counts["gradient steps"] == gradient_steps(600, 600)  # the buffer came back: training went straight on
     rows_after = read_metrics(run_dir)
     assert rows_after[: len(rows_before)] == rows_before and len(rows_after) > len(rows_before)
     # The run's clock goes on across the resume: wall_time never falls, and a checkpoint's elapsed time covers the
@@ -461,6 +473,7 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
             batch = rb.sample(args.batch_size, generator, torch.device("cpu"))
             with torch.no_grad():
                 next_values = module.next_state_value(q_network, target_network, batch["next_obs"])
+                next_values = next_values.clamp(0.0, 1.0 / (1 - args.gamma))  # the clamp: ToyChain pays 1 a step
                 targets = module.td_target(batch["rewards"], batch["terminated"], next_values, batch["discounts"])
             q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
             loss = F.smooth_l1_loss(q_taken, targets)  # the scripts' Huber loss: a loss edit there is one here too
@@ -469,9 +482,8 @@ def test_resume_goes_on_as_one_run_and_each_gradient_step_is_the_reference(scrip
             loss.backward()
             torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
             for group in optimizer.param_groups:
-                group["lr"] = module.learning_rate_at(
-                    args.learning_rate, args.lr_decay_fraction, args.total_timesteps, step
-                )
+                scale = module.lr_scale_at(args.lr_decay_fraction, args.lr_zero_fraction, args.total_timesteps, step)
+                group["lr"] = scale * args.learning_rate
             optimizer.step()
         if step % args.target_network_frequency == 0:
             module.soft_update(target_network, q_network, args.tau)
@@ -550,7 +562,7 @@ def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
         )
         counts = summary(proc.stdout)
         # the empty buffer is refilled for learning_starts (200) env steps before training goes on
-        assert counts["gradient steps"] == (300 // 10 - 200 // 10) + (600 // 10 - 500 // 10)
+        assert counts["gradient steps"] == gradient_steps(300, 600)  # and none from 450, where the rate is 0
         assert "refilling; learning from env step 500" in proc.stdout  # said: a refill past the end trains none
         results.append((counts, load_saved(tmp_path / name / f"{script[:-3]}.pt")))
     (counts_a, weights_a), (counts_b, weights_b) = results
@@ -659,9 +671,9 @@ def test_the_rate_decay_scales_each_param_groups_own_rate(script, workdir, monke
     monkeypatch.setattr(module.torch.optim, "Adam", TwoGroupAdam)
     monkeypatch.chdir(workdir)
     train_in_process(module, **TOY_CHAIN_400, learning_rate=1e-3, lr_decay_fraction=0.5)  # decay from env step 200
-    steps = range(204, 401, 4)  # a gradient step every 4 env steps from learning_starts
-    expected = [[1e-3 * (400 - t) / 200, 1e-4 * (400 - t) / 200] for t in steps]
-    assert len(rates) == 50 and np.allclose(rates, expected, rtol=1e-9, atol=0)
+    steps = range(204, 300, 4)  # a gradient step every 4 env steps from learning_starts; none from 300, rate 0 there
+    expected = [[1e-3 * (300 - t) / 100, 1e-4 * (300 - t) / 100] for t in steps]
+    assert len(rates) == 24 and np.allclose(rates, expected, rtol=1e-9, atol=0)
 
 
 def test_logged_returns_are_the_envs_rewards_whatever_the_loop_stores(script, workdir, monkeypatch):
@@ -682,8 +694,22 @@ def test_each_sampled_row_bootstraps_with_its_own_discount(script, workdir, monk
     monkeypatch.setattr(module, "td_target", spy(module.td_target, lambda a: seen.update(a["discounts"].tolist())))
     monkeypatch.chdir(workdir)
     run = train_in_process(module, **TOY_CHAIN_400, n_step=3)
-    assert run.counters["gradient_steps"] == 50
+    assert run.counters["gradient_steps"] == 24
     assert seen == {np.float32(module.Args().gamma ** k).item() for k in (1, 2, 3)}
+
+
+@pytest.mark.parametrize("clamp", [True, False])
+@pytest.mark.parametrize("value", [-1e6, 1e6])
+def test_the_clamp_keeps_bootstrapped_values_within_what_a_policy_can_earn(script, workdir, monkeypatch, clamp, value):
+    """ToyChain pays 1 a step, so no state is worth less than 0 or more than 1 / (1 - gamma): with --clamp-values a
+    network that says -1e6 or 1e6 of every next state bootstraps from those bounds; without it, from what it says."""
+    module, seen = load_script(script), set()
+    monkeypatch.setattr(module, "next_state_value", lambda q_network, target_network, next_obs: torch.full((8,), value))
+    monkeypatch.setattr(module, "td_target", spy(module.td_target, lambda a: seen.update(a["next_values"].tolist())))
+    monkeypatch.chdir(workdir)
+    train_in_process(module, **TOY_CHAIN_400, batch_size=8, clamp_values=clamp)
+    bounded = min(max(value, 0.0), 1 / (1 - module.Args().gamma))
+    assert len(seen) == 1 and seen.pop() == pytest.approx(bounded if clamp else value)
 
 
 @pytest.mark.parametrize("name", [*SCRIPTS, "dqn_atari.py"])
@@ -746,7 +772,7 @@ def test_capture_video_writes_mp4_and_a_resume_keeps_them(script, workdir):
 def test_custom_env_via_module_syntax(script, workdir):
     proc = run_script(script, *TOY, *SHORT, cwd=workdir)
     counts = summary(proc.stdout)
-    assert (counts["gradient steps"], counts["target updates"]) == (20, 4)
+    assert (counts["gradient steps"], counts["target updates"]) == (gradient_steps(400, 400), 4)
     assert only_run_dir(workdir).name.startswith("toy_envs:ToyChain-v0__")
 
 
