@@ -35,9 +35,9 @@ class Args:
     learning_rate: float = 1e-3
     """Adam's learning rate (tuned; CleanRL 2.5e-4)"""
     lr_decay_fraction: float = 0.8
-    """last fraction of the run over which the rate falls linearly (to 0 at lr_zero_fraction); 0: constant (tuned)"""
+    """rate falls linearly from (1 - this) of the run to 0 at (1 - lr_zero_fraction); 0: constant (tuned; CleanRL 0)"""
     lr_zero_fraction: float = 0.25
-    """last fraction of the run with no gradient steps (rate 0): it plays the network it learned (tuned; CleanRL 0)"""
+    """last fraction of the run at rate 0, no gradient steps: it plays the network it learned (tuned; CleanRL 0)"""
     amsgrad: bool = True
     """use Adam's AMSGrad variant, Reddi et al. 2018 (tuned; CleanRL plain Adam)"""
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -139,7 +139,7 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
 def lr_scale_at(decay_fraction: float, zero_fraction: float, total: int, t: int) -> float:
     """The rate's multiplier at env step t: 1, linear to 0 from (1 - decay_fraction) to (1 - zero_fraction) of total"""
     start, end = (1 - decay_fraction) * total, (1 - zero_fraction) * total
-    return min(1.0, max(0.0, (end - t) / max(end - start, 1e-9))) if decay_fraction else 1.0  # 1e-9: no 0/0
+    return min(1.0, max(0.0, (end - t) / max(end - start, 1e-9))) if decay_fraction else 1.0  # end <= start: a step
 
 
 def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +180,7 @@ def soft_update(target_network: nn.Module, q_network: nn.Module, tau: float) -> 
 
 class ReplayBuffer:
     """Circular buffer of n-step rows [s_t, s_t+k, a_t, sum_j<k gamma^j r_t+j, terminated, gamma^k] in host memory, k =
-    n_step or fewer at an episode's end; no row spans a reset. Rewards and gamma enter a row when stored."""
+    n_step or fewer at an episode's end; no row spans a reset. Edit `rewards` before `add`: the clamp reads it too."""
 
     COLUMNS = ("actions", "rewards", "terminated", "discounts")  # a row's columns after obs and next_obs
 

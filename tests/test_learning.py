@@ -3,7 +3,7 @@ returns of 475 or more) and holds it (a mean of its last 20 returns of 400 or mo
 
 The seed, 307, is one of the confirm set (docs/tuning.md), which only checked finalists: no tuning screen ran on it.
 Not every seed solves and holds (docs/results.md). A seed's run depends on the arithmetic, and CUDA rounds
-differently, so the test pins the CPU. At these defaults both scripts' seed 307 solve and end at 500.0.
+differently, so the test pins the CPU.
 """
 
 import numpy as np

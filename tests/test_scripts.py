@@ -85,11 +85,12 @@ def assert_epsilon_follows_the_schedule(run_dir: Path, num_envs: int, duration: 
 TOY_CHAIN_400 = dict(env_id="toy_envs:ToyChain-v0", total_timesteps=400, learning_starts=200)  # 24 gradient steps
 
 
-def decayed_rate(script: str, total: int, step: int) -> float:
+def decayed_rate(script: str, total: int, step: int, zero_fraction: float | None = None) -> float:
     """The default rate 1e-3 at `step`: constant, then linear from (1 - lr_decay_fraction) of `total` to 0 at
-    (1 - lr_zero_fraction) of it, 0 after."""
+    (1 - zero_fraction) of it (the default lr_zero_fraction if None), 0 after."""
     args = load_script(script).Args()
-    start, end = (1 - args.lr_decay_fraction) * total, (1 - args.lr_zero_fraction) * total
+    zero_fraction = args.lr_zero_fraction if zero_fraction is None else zero_fraction
+    start, end = (1 - args.lr_decay_fraction) * total, (1 - zero_fraction) * total
     return 1e-3 * min(1.0, max(0.0, (end - step) / (end - start)))
 
 
@@ -404,13 +405,14 @@ def test_signal_checkpoints_then_resume_continues(script, tmp_path, sig):
 def test_a_resume_inside_the_decay_window_goes_on_at_the_schedules_rate(script, tmp_path):
     """A checkpoint taken while the rate decays resumes at the schedule's rate, not at one decayed twice: each optimizer
     group's first rate travels in the checkpoint."""
-    flags = [*TOY, *SHORT, "--total-timesteps", "700", "--checkpoint-buffer"]
+    flags = [*TOY, *SHORT, "--total-timesteps", "700", "--checkpoint-buffer", "--lr-zero-fraction", "0"]
     run_stopped_by_signal(script, *flags, at=550, cwd=tmp_path)
     path = only_run_dir(tmp_path) / "checkpoint.pt"
-    assert load_saved(path)["counters"]["global_step"] == 550  # the decay runs from 490
+    assert load_saved(path)["counters"]["global_step"] == 550  # the decay runs from 140 to 0 at 700
     run_script(script, "--resume", str(path), cwd=tmp_path)
-    rates = metric_by_step(path.parent, "charts/learning_rate")
-    assert [rates[s] for s in (500, 600, 700)] == pytest.approx([decayed_rate(script, 700, s) for s in (500, 600, 700)])
+    rates = [metric_by_step(path.parent, "charts/learning_rate")[s] for s in (500, 600, 700)]
+    assert rates == pytest.approx([decayed_rate(script, 700, s, zero_fraction=0) for s in (500, 600, 700)])
+    assert rates[1] > 0  # inside the decay, past the resume
 
 
 @pytest.mark.parametrize("step,during", [(400, "the last training step"), (450, "the evaluation")])
@@ -543,7 +545,14 @@ def test_a_flag_added_at_the_end_of_args_is_kept_by_a_resume(script, tmp_path):
 
 
 def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
-    flags = [*TOY, *SHORT, "--total-timesteps", "600"]
+    flags = [
+        *TOY,
+        *SHORT,
+        "--total-timesteps",
+        "600",
+        "--lr-zero-fraction",
+        "0",
+    ]  # learning to the end: after the refill
     run_stopped_by_signal(script, *flags, at=300, cwd=tmp_path)
     checkpoint = only_run_dir(tmp_path) / "checkpoint.pt"
     assert "buffer" not in load_saved(checkpoint)
@@ -562,7 +571,7 @@ def test_resume_is_deterministic_and_refills_without_buffer(script, tmp_path):
         )
         counts = summary(proc.stdout)
         # the empty buffer is refilled for learning_starts (200) env steps before training goes on
-        assert counts["gradient steps"] == gradient_steps(300, 600)  # and none from 450, where the rate is 0
+        assert counts["gradient steps"] == 10 + 9  # 210-300, then 510-590 (at 600 the rate is 0)
         assert "refilling; learning from env step 500" in proc.stdout  # said: a refill past the end trains none
         results.append((counts, load_saved(tmp_path / name / f"{script[:-3]}.pt")))
     (counts_a, weights_a), (counts_b, weights_b) = results
@@ -700,15 +709,22 @@ def test_each_sampled_row_bootstraps_with_its_own_discount(script, workdir, monk
 
 @pytest.mark.parametrize("clamp", [True, False])
 @pytest.mark.parametrize("value", [-1e6, 1e6])
-def test_the_clamp_keeps_bootstrapped_values_within_what_a_policy_can_earn(script, workdir, monkeypatch, clamp, value):
-    """ToyChain pays 1 a step, so no state is worth less than 0 or more than 1 / (1 - gamma): with --clamp-values a
-    network that says -1e6 or 1e6 of every next state bootstraps from those bounds; without it, from what it says."""
+@pytest.mark.parametrize("env_id,reward", [("toy_envs:ToyChain-v0", 1.0), ("MountainCar-v0", -1.0)])
+def test_the_clamp_keeps_bootstrapped_values_within_what_a_policy_can_earn(
+    script, workdir, monkeypatch, clamp, value, env_id, reward
+):
+    """ToyChain pays 1 a step, so no state is worth less than 0 or more than 1 / (1 - gamma); MountainCar-v0 pays -1,
+    so none is worth less than -1 / (1 - gamma) or more than 0. With --clamp-values a network that says -1e6 or 1e6 of
+    every next state bootstraps from those bounds; without it, from what it says. The rewards seen go to checkpoints."""
     module, seen = load_script(script), set()
     monkeypatch.setattr(module, "next_state_value", lambda q_network, target_network, next_obs: torch.full((8,), value))
     monkeypatch.setattr(module, "td_target", spy(module.td_target, lambda a: seen.update(a["next_values"].tolist())))
     monkeypatch.chdir(workdir)
-    train_in_process(module, **TOY_CHAIN_400, batch_size=8, clamp_values=clamp)
-    bounded = min(max(value, 0.0), 1 / (1 - module.Args().gamma))
+    run = train_in_process(module, **TOY_CHAIN_400 | dict(env_id=env_id), batch_size=8, clamp_values=clamp)
+    assert run.counters["reward_bounds"] == [min(reward, 0.0), max(reward, 0.0)]
+    bounded = min(
+        max(value, min(reward, 0.0) / (1 - module.Args().gamma)), max(reward, 0.0) / (1 - module.Args().gamma)
+    )
     assert len(seen) == 1 and seen.pop() == pytest.approx(bounded if clamp else value)
 
 
