@@ -4,7 +4,7 @@ DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning"
 Q-network (Wang et al. 2016), n-step targets r_t + ... + gamma^(n-1) r_t+n-1 + gamma^n max_a Q_target(s_t+n, a) as in
 Rainbow, gamma 0.995, bootstrapped values clamped to what a policy can earn, no gradient steps in the last quarter
 (--no-dueling --n-step 1 --gamma 0.99 --no-clamp-values: the paper's target; --lr-decay-fraction 0: a constant rate).
-Replay, epsilon-greedy, a Polyak-averaged target. A truncation bootstraps from the true final obs. `double_dqn.py`.
+Replay, epsilon-greedy, a Polyak-averaged target. A truncation bootstraps from the true final obs. Double DQN: its file.
 Departures from CleanRL: README.md; from SPEC.md: tyro boxes a mistyped flag; no memory check without /proc/meminfo."""
 
 import collections
