@@ -1,11 +1,11 @@
 """DQN with the Nature CNN on Atari: a single-file research baseline, made for the GPU, runnable on a CPU.
 
-DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518. This is `dqn.py` with
-the Nature CNN, ALE's C++ `AtariVectorEnv` (the DQN preprocessing in its threads) and a replay that stores each frame
-once. A lost life ends the episode for learning; rewards are clipped to their sign; `charts/episodic_return` is a whole
-game's raw score. The envs play each step while the learner trains: a transition joins the replay one env step later
-than in `dqn.py`. On a GPU, acting and learning are CUDA graphs. Departures from CleanRL: README.md, docs/atari.md;
-from SPEC.md: tyro boxes a mistyped flag (exit 2)."""
+DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518; `dqn.py` with the Nature
+CNN, ALE's C++ vector env (the DQN preprocessing in its threads) and a replay storing each frame once. A lost life ends
+the episode for learning; rewards are clipped to their sign; `charts/episodic_return` is a whole game's raw score. The
+envs play each step while the learner trains (a transition joins the replay one env step later than in `dqn.py`); on a
+GPU, acting and learning are CUDA graphs. Departures from CleanRL: README.md, docs/atari.md; from SPEC.md: tyro boxes a
+mistyped flag (exit 2)."""
 
 import contextlib
 import os
@@ -29,7 +29,6 @@ from torch.utils.tensorboard import SummaryWriter
 
 @dataclass
 class Args:
-    # --- the algorithm ---
     env_id: str = "BreakoutNoFrameskip-v4"
     """ALE game id without frame-skip of its own, `*NoFrameskip-v4`; `module:Id` imports module first (CleanRL's)"""
     total_timesteps: int = 10_000_000
@@ -60,7 +59,6 @@ class Args:
     """env steps between gradient steps (CleanRL's default)"""
     max_grad_norm: float = 0.0
     """largest global L2 norm of the gradient, rescaled down to it before each Adam step; 0: off (CleanRL clips none)"""
-
     # --- the run, not the algorithm (a resume may change those after seed, up to resume; algorithm flags go above) ---
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """experiment name, part of the run name `{env_id}__{exp_name}__{seed}__{unix_time}` (CleanRL's: the file's)"""
@@ -98,8 +96,7 @@ def make_envs(env_id: str, num_envs: int) -> ale_py.AtariVectorEnv:
     """ALE's C++ vector env with the DQN preprocessing: 0-29 no-op frames at a reset (FIRE one of them where needed),
     frame-skip 4 with a max over the last two frames, grayscale 84x84, a stack of 4 (zeros before a game's first frame).
     A lost life terminates, the game goes on; a game over or time limit resets in step(), infos["final_obs"] its end."""
-    spec = (probe := gym.make(env_id)).spec  # a `module:Id` id imports the module, which registers the env
-    probe.close()
+    spec = gym.make(env_id).spec  # a `module:Id` id imports the module, which registers the env; the env is freed
     limits = (spec.max_episode_steps, spec.kwargs.get("max_num_frames_per_episode"))  # in frames: no frame-skip here
     kwargs = {k: v for k, v in spec.kwargs.items() if k in ("repeat_action_probability", "full_action_space")}
     return ale_py.AtariVectorEnv(
@@ -206,8 +203,7 @@ class FrameReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """Uniform rows of stored transitions: env, frame slots of s then s', action, reward, terminated."""
-        low = np.maximum(self.written - self.slots + self.stack - 1, 0)  # frames j-3.. must not be overwritten
-        high = self.written - 2  # slot j + 1 must be written
+        low, high = np.maximum(self.written - self.slots + self.stack - 1, 0), self.written - 2  # j-3..j+1 all stored
         assert (high >= low).all(), "sample() before every env has stored a transition"
         envs = rng.integers(len(self.written), size=batch_size)
         j = rng.integers(low[envs], high[envs] + 1)
@@ -235,10 +231,9 @@ class FrameReplayBuffer:
 
 # --- speed: CUDA graphs, on CUDA only: a replay launches an eager step's dozens of small kernels at once. ---
 class CudaGraphed:
-    """fn(*inputs), on CUDA a graph of it captured after `warmup` eager calls and replayed (outputs: copies to keep).
-    A change in `reads` means a new capture: layers or weights replaced or frozen, hooks, module numbers (training
-    flags), the optimizer, its state or groups (a rate schedule), `args`, fn's closure (a gamma schedule), the inputs'
-    values or shapes; docs/atari.md. What else fn reads or does is frozen (a value in a dict): --no-cuda-graphs."""
+    """fn(*inputs); on CUDA, a graph of it captured after `warmup` eager calls, then replayed (its outputs: copies).
+    A change in `reads` captures anew: layers or weights replaced or frozen, hooks, module numbers, the optimizer, its
+    groups (a rate schedule), `args`, fn's closure (gamma), the inputs; else frozen (docs/atari.md): --no-cuda-graphs"""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -261,8 +256,7 @@ class CudaGraphed:
         device = next(self.modules[0].parameters()).device
         if self.graph is not None and self.reads(inputs) != self.captured_reads:
             self.graph, self.eager_calls, self.enabled = None, self.warmup, self.captures < 5
-            if not self.enabled:
-                print(f"note: what {self.fn.__name__} reads keeps changing: it runs eagerly from now on")
+            self.enabled or print(f"note: what {self.fn.__name__} reads keeps changing: it runs eagerly from now on")
         if not self.enabled or device.type != "cuda":
             return self.fn(*(x.to(device) if torch.is_tensor(x) else x for x in inputs))
         if self.graph is None and self.eager_calls > 0:  # warm-up calls do real work, on a side stream
@@ -337,7 +331,7 @@ def train(args: Args, run: "Run") -> None:
         prev_step, global_step = global_step, global_step + args.num_envs
         for _ in range(events_due(prev_step, global_step, args.train_frequency, learning_start)):
             loss, q_taken_mean = learn(torch.from_numpy(rb.sample(args.batch_size, sample_rng)))
-            run.log_losses(global_step, loss, q_taken_mean)  # every 100th gradient step; a non-finite loss ends the run
+            run.log_losses(global_step, loss, q_taken_mean)  # a non-finite loss ends the run
             counters["gradient_steps"] += 1
         for _ in range(events_due(prev_step, global_step, args.target_network_frequency, learning_start)):
             soft_update(target_network, q_network, args.tau)
@@ -400,7 +394,6 @@ class Run:
         self.tensorboard = SummaryWriter(self.dir)
         self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
         self.tty, self.printed_at, self.start_time = sys.stdout.isatty(), 0.0, time.time()
-        self.unread_losses = None  # (env step, loss, batch-mean Q) of the last gradient step, until read
 
     def restore(self, state) -> dict:
         """`state()`: what checkpoints hold, read at each save. Loads a resume's checkpoint into it; returns counters"""
@@ -427,12 +420,10 @@ class Run:
         self.csv.flush()
         for name, value in metrics.items():
             self.tensorboard.add_scalar(name, value, step)
-        if self.wandb is not None:
-            self.wandb.log(metrics | {"global_step": step})
+        self.wandb is not None and self.wandb.log(metrics | {"global_step": step})
 
     def log_games(self, step: int, scores: np.ndarray, reset: np.ndarray, frame: np.ndarray) -> None:
-        """Whole games over all lives: raw score, length in agent steps; with --capture-video env 0's games 0, 1,
-        8, 27, ... (cubes, then every 1000th: RecordVideo's schedule) as the agent sees them."""
+        """Whole games over all lives (raw score, agent steps); --capture-video: env 0's, on RecordVideo's schedule"""
         self.returns, self.lengths, k = self.returns + scores, self.lengths + 1, self.video_games
         if self.args.capture_video and (round(k ** (1 / 3)) ** 3 == k < 1000 or k % 1000 == 0):
             self.video.append(np.repeat(frame[..., None], 3, axis=2))
@@ -448,17 +439,10 @@ class Run:
             self.video, self.video_games = ([], k + 1) if i == 0 else (self.video, self.video_games)
 
     def log_losses(self, step: int, loss: torch.Tensor, q_taken_mean: torch.Tensor) -> None:
-        self.unread_losses = (step, loss, q_taken_mean)  # read at a checkpoint and at the end: a NaN persists to them
-        if self.counters["gradient_steps"] % 100 == 0:  # reading the GPU waits for it: every 100th step only
-            self.read_losses()
-
-    def read_losses(self) -> None:  # the last gradient step's, if unread: no checkpoint saves weights a NaN broke
-        if self.unread_losses is None:
-            return
-        (step, loss, q_taken_mean), self.unread_losses = self.unread_losses, None
         if not np.isfinite(value := loss.item()):
-            raise FloatingPointError(f"non-finite TD loss ({value}) by env step {step:,} (read each 100 steps, at end)")
-        self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
+            raise FloatingPointError(f"non-finite TD loss ({value}) at env step {step:,}")
+        if self.counters["gradient_steps"] % 100 == 0:
+            self.log(step, {"losses/td_loss": value, "losses/q_values": q_taken_mean.item()})
 
     def step_done(self, prev_step: int, step: int, epsilon: float, learning_rate: float) -> None:
         self.counters["global_step"], total = step, self.args.total_timesteps
@@ -475,7 +459,6 @@ class Run:
             print(("\r" + line) if self.tty else line, end="" if self.tty and step < total else "\n", flush=True)
 
     def save_checkpoint(self) -> str:
-        self.read_losses()
         path, elapsed = f"{self.dir}/checkpoint.pt", self.counters["elapsed"] + time.time() - self.start_time
         state = {"script": SCRIPT, "args": asdict(self.args) | {"resume": None}, "run_name": self.name}
         state |= {"wandb_id": self.wandb and self.wandb.id, "torch_rng": torch.get_rng_state()}
@@ -512,16 +495,15 @@ class Run:
             code = 128 + self.stop_signal
         self.csv.close()
         self.tensorboard.close()
-        if self.wandb is not None:
-            self.wandb.finish(exit_code=code)
+        self.wandb is not None and self.wandb.finish(exit_code=code)
         return code
 
 
 def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     """A new QNetwork with the saved weights plays `eval_episodes` games, epsilon-greedy at `eval_epsilon`: scores"""
     envs, rng, scores = make_envs(args.env_id, 1), np.random.default_rng(args.seed + 1), [0.0]
-    q_network = QNetwork(envs.single_action_space.n).to(device).eval()
-    q_network.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+    q_network = QNetwork(envs.single_action_space.n)
+    q_network.to(device).eval().load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     obs, infos = envs.reset(seed=args.seed + 1)
     while len(scores) <= args.eval_episodes:
         actions = greedy_actions(q_network, torch.from_numpy(obs).to(device)).cpu().numpy()
@@ -548,26 +530,23 @@ def parse_args() -> tuple[Args, dict | None]:
             other = " ".join(f"--{n.replace('_', '-')}" for n in sorted(set(saved) ^ set(FLAGS)))
             other = f" with other flags ({other})" if other else ""
             fail(f"--resume {args.resume}: a checkpoint of {script}{other}, not of this {SCRIPT}; start a new run")
-        # The command line again, over the checkpoint's values: an algorithm flag given another value is refused.
         args = tyro.cli(Args, default=Args(**saved | {name: getattr(args, name) for name in SESSION_FLAGS}))
         if changed := [f"--{n.replace('_', '-')} {getattr(args, n)} (the checkpoint's: {saved[n]})" for n in FLAGS
                        if n not in SESSION_FLAGS and getattr(args, n) != saved[n]]:  # fmt: skip
             fail(f"--resume {args.resume}: {', '.join(changed)}; a resumed run keeps its flags, start a new run")
     positive = ("total_timesteps", "num_envs", "buffer_size", "batch_size", "target_network_frequency")
-    rules = [(n, getattr(args, n) > 0, "a positive integer") for n in (*positive, "train_frequency", "eval_episodes")]
+    rules = [(n, getattr(args, n) > 0, "> 0") for n in (*positive, "train_frequency", "eval_episodes", "learning_rate")]
     rules += [(n, getattr(args, n) >= 0, ">= 0") for n in ("checkpoint_frequency", "max_grad_norm")]
     rules += [(n, 0 <= getattr(args, n) <= 1, "in [0, 1]") for n in ("gamma", "start_e", "end_e", "eval_epsilon")]
+    rules += [(n, 0 < getattr(args, n) <= 1, "in (0, 1]") for n in ("tau", "exploration_fraction")]
     rules += [
         ("exp_name", args.exp_name and os.path.basename(args.exp_name) == args.exp_name, "a name without '/'"),
         ("seed", 0 <= args.seed < 2**31 - args.total_timesteps - args.num_envs, "< 2**31 - total-timesteps - num-envs"),
-        ("learning_rate", args.learning_rate > 0, "> 0"),
         ("batch_size", args.batch_size <= args.buffer_size, f"<= --buffer-size ({args.buffer_size})"),
         ("buffer_size", args.buffer_size >= 8 * args.num_envs, f"at least 8 frames for each of {args.num_envs} envs"),
         ("learning_starts", args.learning_starts >= args.num_envs, ">= --num-envs: each env's first transition"),
         ("learning_starts", args.learning_starts < args.total_timesteps, f"< --total-timesteps {args.total_timesteps}"),
-        ("tau", 0 < args.tau <= 1, "in (0, 1]"),
         ("end_e", args.end_e <= args.start_e, f"<= --start-e ({args.start_e})"),
-        ("exploration_fraction", 0 < args.exploration_fraction <= 1, "in (0, 1]"),
     ]
     for name, ok, allowed in rules:
         if not ok:
@@ -601,7 +580,6 @@ if __name__ == "__main__":
     run = Run(*parse_args())  # bad input ends it here: one line on stderr, exit code 2, nothing created
     try:
         train(run.args, run)
-        run.read_losses()  # the last one, before a signal's checkpoint
     except FloatingPointError as error:  # a non-finite loss
         sys.exit(run.finish(error))
     sys.exit(run.finish())
