@@ -312,7 +312,7 @@ class Run:
             self.wandb = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
                 name=self.name, id=checkpoint and checkpoint["wandb_id"], resume="allow", save_code=True)  # fmt: skip
             self.wandb.define_metric("*", step_metric="global_step")
-        self.csv = open(f"{self.dir}/metrics.csv", "a")
+        self.csv = open(f"{self.dir}/metrics.csv", "a", buffering=1)  # line-buffered: each row on disk at once
         self.csv.write("global_step,wall_time,metric,value\n" * (self.csv.tell() == 0))
         self.tensorboard = SummaryWriter(self.dir)
         self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
@@ -340,7 +340,6 @@ class Run:
     def log(self, step: int, metrics: dict[str, float]) -> None:  # wall_time: seconds since the run began
         wall_time = round(time.time() - self.start_time + self.counters["elapsed"], 3)
         self.csv.write("".join(f"{step},{wall_time},{name},{value}\n" for name, value in metrics.items()))
-        self.csv.flush()
         for name, value in metrics.items():
             self.tensorboard.add_scalar(name, value, step)
         self.wandb is not None and self.wandb.log(metrics | {"global_step": step})

@@ -233,7 +233,7 @@ class FrameReplayBuffer:
 class CudaGraphed:
     """fn(*inputs); on CUDA, a graph of it captured after `warmup` eager calls, then replayed (its outputs: copies).
     A change in `reads` captures anew: layers or weights replaced or frozen, hooks, module numbers, the optimizer, its
-    groups (a rate schedule), `args`, fn's closure (gamma), the inputs; else frozen (docs/atari.md): --no-cuda-graphs"""
+    state and groups (a rate schedule), `args`, fn's closure (gamma), inputs' shapes; else frozen (docs/atari.md)"""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
@@ -318,7 +318,6 @@ def train(args: Args, run: "Run") -> None:
     learn = CudaGraphed(gradient_step, [q_network, target_network], optimizer, args, use_graphs)
 
     obs, infos = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its games, seeded by the step
-    lives = infos["lives"]
     rb.start(obs[:, -1])
     while global_step < args.total_timesteps and run.stop_signal is None:
         duration = args.exploration_fraction * args.total_timesteps
@@ -337,12 +336,12 @@ def train(args: Args, run: "Run") -> None:
             soft_update(target_network, q_network, args.tau)
             counters["target_updates"] += 1
 
-        next_obs, scores, terminations, truncations, infos = envs.recv()
-        reset = games_reset(terminations, truncations, infos["lives"], lives)
-        final_frames = np.where(reset[:, None, None], infos.get("final_obs", next_obs)[:, -1], next_obs[:, -1])
+        next_obs, scores, terminations, truncations, next_infos = envs.recv()
+        reset = games_reset(terminations, truncations, next_infos["lives"], infos["lives"])
+        final_frames = np.where(reset[:, None, None], next_infos.get("final_obs", next_obs)[:, -1], next_obs[:, -1])
         rb.add(actions, np.sign(scores), terminations, reset, final_frames, next_obs[:, -1])  # rewards clipped to sign
         run.log_games(global_step, scores, reset, final_frames[0])  # whole games, raw scores; env 0's video
-        obs, lives = next_obs, infos["lives"]
+        obs, infos = next_obs, next_infos
         run.step_done(prev_step, global_step, epsilon, optimizer.param_groups[0]["lr"])  # log, checkpoint, progress
     envs.close()
 
@@ -389,7 +388,7 @@ class Run:
             self.wandb = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
                 name=self.name, id=checkpoint and checkpoint["wandb_id"], resume="allow", save_code=True)  # fmt: skip
             self.wandb.define_metric("*", step_metric="global_step")
-        self.csv = open(f"{self.dir}/metrics.csv", "a")
+        self.csv = open(f"{self.dir}/metrics.csv", "a", buffering=1)  # line-buffered: each row on disk at once
         self.csv.write("global_step,wall_time,metric,value\n" * (self.csv.tell() == 0))
         self.tensorboard = SummaryWriter(self.dir)
         self.returns, self.lengths = np.zeros(args.num_envs), np.zeros(args.num_envs, int)
@@ -417,7 +416,6 @@ class Run:
     def log(self, step: int, metrics: dict[str, float]) -> None:  # wall_time: seconds since the run began
         wall_time = round(time.time() - self.start_time + self.counters["elapsed"], 3)
         self.csv.write("".join(f"{step},{wall_time},{name},{value}\n" for name, value in metrics.items()))
-        self.csv.flush()
         for name, value in metrics.items():
             self.tensorboard.add_scalar(name, value, step)
         self.wandb is not None and self.wandb.log(metrics | {"global_step": step})
