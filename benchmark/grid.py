@@ -120,14 +120,13 @@ def run_task(tasks: Path, index: int) -> int:
 
 
 def episodes(folder: Path) -> tuple[np.ndarray, dict] | None:
-    """(global_step, return) of the training episodes of the run in `folder`, and its last SPS, wall time, env step
-    and highest logged batch-mean Q (past r_max / (1 - gamma): values ran away); None for a run without episodes."""
+    """(global_step, return, wall_time) of the training episodes of the run in `folder`, and its last SPS, wall time,
+    env step and highest logged batch-mean Q (past r_max / (1 - gamma): values ran away); None without episodes."""
     paths = sorted(folder.glob("runs/*/metrics.csv"))
     with open(paths[-1] if paths else os.devnull, newline="") as f:
         rows = list(csv.DictReader(f))
-    returns = np.array(
-        [(int(r["global_step"]), float(r["value"])) for r in rows if r["metric"] == "charts/episodic_return"]
-    )
+    episode_rows = [r for r in rows if r["metric"] == "charts/episodic_return"]
+    returns = np.array([(int(r["global_step"]), float(r["value"]), float(r["wall_time"])) for r in episode_rows])
     sps = [float(r["value"]) for r in rows if r["metric"] == "charts/SPS"]
     q_values = [float(r["value"]) for r in rows if r["metric"] == "losses/q_values"]  # batch means, every 100th step
     stats = {"sps": sps[-1] if sps else float("nan"), "wall": float(rows[-1]["wall_time"]) if rows else 0.0}
@@ -152,10 +151,11 @@ def last_20(returns: np.ndarray) -> tuple[float, float]:
     return float(returns[-20:, 1].mean()), float(means.max()) if len(means) else float("nan")
 
 
-def solved_at(returns: np.ndarray, bar: float = 475.0) -> int | None:
-    """The env step of the episode that first brings a mean of 20 consecutive returns to `bar`; None if none does."""
+def solved_at(returns: np.ndarray, bar: float = 475.0, column: int = 0) -> float | None:
+    """The env step (column 0; column 2: the wall time in s) of the episode that first brings a mean of 20 consecutive
+    returns to `bar`; None if none does."""
     reached = np.flatnonzero(means_of_20(returns) >= bar)
-    return int(returns[reached[0] + 19, 0]) if reached.size else None
+    return returns[reached[0] + 19, column].item() if reached.size else None
 
 
 def report(a) -> int:
@@ -192,14 +192,14 @@ def report(a) -> int:
         )
         curves[(script, env_id)] = [r for r, _ in data]
         for folder, final, (last, best), (run, s) in zip(folders, finals, lasts, data, strict=True):
-            solved_step = solved_at(run) if env_id.startswith("CartPole") else None
+            step, wall = (solved_at(run, column=c) if env_id.startswith("CartPole") else None for c in (0, 2))
+            solved = " | ".join("-" if v is None else f"{v:,.{digits}f}" for v, digits in ((step, 0), (wall, 1)))
             seeds.append(f"| {script} | {env_id} | {folder.name.rsplit('seed', 1)[1]} | {final:.2f} | {last:.2f} | "
-                         f"{best:.2f} | {'-' if solved_step is None else f'{solved_step:,}'} | {s['max_q']:.1f} | "
-                         f"{s['wall']:.1f} |")  # fmt: skip
+                         f"{best:.2f} | {solved} | {s['max_q']:.1f} | {s['wall']:.1f} |")  # fmt: skip
     if a.per_seed:
         print("\n| script | env | seed | final (last 10%) | last 20 | best 20 in a row | solved at (env step) "
-              "| highest batch-mean Q | wall (s) |")  # fmt: skip
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "| solved after (s) | highest batch-mean Q | wall (s) |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(seeds))
     if curves:
         plot(curves, a.plot or a.out / "curves.png")

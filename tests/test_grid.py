@@ -29,16 +29,16 @@ def test_last_20_needs_20_episodes_to_count_as_solved():
     assert last == np.mean(range(11, 31)) and best == last
 
 
-def test_per_seed_report_shows_each_runs_highest_batch_mean_q(tmp_path, capsys):
+def test_per_seed_report_shows_when_each_run_solved_and_its_highest_batch_mean_q(tmp_path, capsys):
     run = tmp_path / "dqn__CartPole-v1__default__seed7"
     (run / "runs" / "r").mkdir(parents=True)
     (run / "DONE").touch()
     rows = [(i, "charts/episodic_return", 500.0) for i in range(1, 21)]
     rows += [(5, "losses/q_values", 12.5), (9, "losses/q_values", 250.25), (20, "losses/q_values", 40.0)]
-    lines = ["global_step,wall_time,metric,value", *(f"{step},0.5,{name},{value}" for step, name, value in rows)]
+    lines = ["global_step,wall_time,metric,value", *(f"{step},{step / 4},{name},{value}" for step, name, value in rows)]
     (run / "runs" / "r" / "metrics.csv").write_text("\n".join(lines) + "\n")
-    assert grid.main(["report", "--out", str(tmp_path), "--per-seed"]) == 0
-    assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 20 | 250.2 | 0.5 |" in capsys.readouterr().out
+    assert grid.main(["report", "--out", str(tmp_path), "--per-seed"]) == 0  # solved at step 20, 5.0 s
+    assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 20 | 5.0 | 250.2 | 5.0 |" in capsys.readouterr().out
 
 
 def test_solved_at_is_the_step_of_the_episode_that_completes_the_first_mean_of_20_at_475():
