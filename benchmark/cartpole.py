@@ -4,12 +4,15 @@
     python benchmark/cartpole.py solve --script double_dqn.py --seeds 400 401 -- --total-timesteps 60000
     python benchmark/cartpole.py sps --rounds 3                     # steps/s at CleanRL's settings, ours vs SB3
     python benchmark/cartpole.py sps --device cuda                  # the same with both on the GPU
+    python benchmark/cartpole.py costs                              # what a greedy action and a gradient step cost
 
 `solve` runs the script with its defaults (flags after `--` are added) one seed at a time, with torch's own thread
 settings, and prints per seed: the env step and wall seconds (from the start of training) at which the mean of
 the last 20 training returns first reaches 475, the mean of the last 20 returns, and the whole process's wall
 time. `sps` times dqn.py and SB3's DQN with CleanRL's CartPole hyperparameters (shortened to 50k steps), in turn,
-`--rounds` times. Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
+`--rounds` times. `costs` times the script's own pieces at its defaults, on the CPU: a greedy action at batch 1
+and a gradient step (as its loop takes one) at batches 64, 128 and 256. Prints figures; asserts nothing. Runs go
+under benchmark/results/ (git-ignored).
 """
 
 import argparse
@@ -104,19 +107,64 @@ def sps(a) -> None:
         print(f"dqn.py against SB3: median {np.median(ratios):.2f}x over {a.rounds} rounds ({spread})")
 
 
+def costs(a) -> None:
+    """Mean per-call cost, after a warm-up, of a greedy action at batch 1 and of a gradient step at 3 batch sizes."""
+    import importlib.util
+
+    import torch
+    import torch.nn.functional as F
+
+    spec = importlib.util.spec_from_file_location(Path(a.script).stem, ROOT / a.script)
+    spec.loader.exec_module(script := importlib.util.module_from_spec(spec))
+    args, rng, cpu = script.Args(), np.random.default_rng(0), torch.device("cpu")
+    q_network, target_network = script.QNetwork(4, 2, args), script.QNetwork(4, 2, args).eval()
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, amsgrad=args.amsgrad, fused=True)
+
+    def per_call(fn, calls: int) -> float:
+        for _ in range(calls // 10):
+            fn()
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - start) / calls
+
+    def gradient_step(obs, next_obs, actions, rewards) -> None:  # as the script's loop takes one, at its defaults
+        with torch.no_grad():
+            next_values = script.next_state_value(q_network, target_network, next_obs).clamp(-200.0, 200.0)
+            discounts = torch.full_like(rewards, args.gamma**args.n_step)
+            targets = script.td_target(rewards, torch.zeros_like(rewards), next_values, discounts)
+        q_taken = q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss(q_taken, targets)
+        loss.item()  # the loop reads it: a non-finite loss ends a run
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
+        optimizer.step()
+
+    obs = rng.random((1, 4), dtype=np.float32)
+    greedy = per_call(lambda: script.greedy_actions(q_network, obs, cpu), a.calls)
+    print(f"{a.script}: greedy action, batch 1: {greedy * 1e6:.1f} us")
+    for batch in (64, 128, 256):
+        tensors = [torch.from_numpy(rng.random((batch, 4), dtype=np.float32)) for _ in range(2)]
+        tensors += [torch.from_numpy(rng.integers(2, size=batch)), torch.from_numpy(rng.random(batch, np.float32))]
+        step = per_call(lambda tensors=tensors: gradient_step(*tensors), max(1, a.calls // 10))
+        print(f"{a.script}: gradient step, batch {batch}: {step * 1e3:.2f} ms")
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     flags = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["solve", "sps"])
+    parser.add_argument("what", choices=["solve", "sps", "costs"])
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[400, 401, 402])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--rounds", type=int, default=1, help="sps: rounds of dqn.py then SB3; their median ratio")
+    parser.add_argument("--calls", type=int, default=20_000, help="costs: greedy actions timed (gradient steps: 1/10)")
     a = parser.parse_args(argv)
     a.flags = flags
-    {"solve": solve, "sps": sps}[a.what](a)
+    {"solve": solve, "sps": sps, "costs": costs}[a.what](a)
 
 
 if __name__ == "__main__":
