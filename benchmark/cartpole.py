@@ -128,27 +128,31 @@ def costs(a) -> None:
             fn()
         return (time.perf_counter() - start) / calls
 
-    def gradient_step(obs, next_obs, actions, rewards) -> None:  # as the script's loop takes one, at its defaults
+    def gradient_step(batch_size: int) -> None:  # as the script's loop takes one, at its defaults, CartPole's rewards
+        batch = rb.sample(batch_size, rng, cpu)
         with torch.no_grad():
-            next_values = script.next_state_value(q_network, target_network, next_obs).clamp(-200.0, 200.0)
-            discounts = torch.full_like(rewards, args.gamma**args.n_step)
-            targets = script.td_target(rewards, torch.zeros_like(rewards), next_values, discounts)
-        q_taken = q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+            next_values = script.next_state_value(q_network, target_network, batch["next_obs"])
+            if args.clamp_values:
+                next_values = next_values.clamp(0.0, 1.0 / (1 - args.gamma))
+            targets = script.td_target(batch["rewards"], batch["terminated"], next_values, batch["discounts"])
+        q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q_taken, targets)
-        loss.item()  # the loop reads it: a non-finite loss ends a run
+        loss.item(), q_taken.detach().mean().item()  # the loop reads both: a non-finite loss ends a run
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
+        if args.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
         optimizer.step()
 
     obs = rng.random((1, 4), dtype=np.float32)
     greedy = per_call(lambda: script.greedy_actions(q_network, obs, cpu), a.calls)
     print(f"{a.script}: greedy action, batch 1: {greedy * 1e6:.1f} us")
-    for batch in (64, 128, 256):
-        tensors = [torch.from_numpy(rng.random((batch, 4), dtype=np.float32)) for _ in range(2)]
-        tensors += [torch.from_numpy(rng.integers(2, size=batch)), torch.from_numpy(rng.random(batch, np.float32))]
-        step = per_call(lambda tensors=tensors: gradient_step(*tensors), max(1, a.calls // 10))
-        print(f"{a.script}: gradient step, batch {batch}: {step * 1e3:.2f} ms")
+    rb = script.ReplayBuffer(10_000, 4, 1, args.n_step, args.gamma)  # 10k random CartPole-like steps, no episode end
+    for _ in range(10_000):
+        rb.add(rng.random((1, 4)), rng.random((1, 4)), rng.integers(2, size=1), np.ones(1), [False], [False])
+    for batch_size in (64, 128, 256):
+        step = per_call(lambda batch_size=batch_size: gradient_step(batch_size), max(1, a.calls // 10))
+        print(f"{a.script}: gradient step, batch {batch_size}: {step * 1e3:.2f} ms")
 
 
 def main(argv=None) -> None:

@@ -491,13 +491,11 @@ def test_storing_frames_and_replaying_a_graph_do_not_wait_for_the_gpu():
 
 def test_a_non_finite_loss_stops_the_run_at_its_step(workdir):
     """A rate of 1e30 blows the weights up in the first gradient step (env step 204); the second (208) has a
-    non-finite loss, which stops the run there with exit code 1 and no checkpoint (one is due at 300)."""
+    non-finite loss, which stops the run there, with exit code 1, long before its end at 302."""
     flags = ["--total-timesteps", "302", "--learning-starts", "200", "--buffer-size", "1000", "--batch-size", "8"]
-    flags += ["--checkpoint-frequency", "300", "--learning-rate", "1e30"]
-    proc = run_script("dqn_atari.py", *TOY, *flags, cwd=workdir, check=False)
+    proc = run_script("dqn_atari.py", *TOY, *flags, "--learning-rate", "1e30", cwd=workdir, check=False)
     assert proc.returncode == 1 and "non-finite TD loss" in proc.stderr, proc.stderr
-    assert "at env step 208" in proc.stderr and summary(proc.stdout)["gradient steps"] == 1  # counted: the first
-    assert not list(workdir.glob("runs/*/checkpoint.pt"))
+    assert "at env step 208" in proc.stderr  # the second gradient step: read at once, not every 100th
 
 
 def test_video_games_are_counted_when_envs_end_together(workdir, monkeypatch):

@@ -33,18 +33,19 @@ def test_per_seed_report_shows_when_each_run_solved_and_its_highest_batch_mean_q
     run = tmp_path / "dqn__CartPole-v1__default__seed7"
     (run / "runs" / "r").mkdir(parents=True)
     (run / "DONE").touch()
-    rows = [(i, "charts/episodic_return", 500.0) for i in range(1, 21)]
-    rows += [(5, "losses/q_values", 12.5), (9, "losses/q_values", 250.25), (20, "losses/q_values", 40.0)]
+    rows = [(i, "charts/episodic_return", 400.0 if i < 5 else 500.0) for i in range(1, 31)]  # solved at episode 20
+    rows += [(5, "losses/q_values", 12.5), (9, "losses/q_values", 250.25), (30, "losses/q_values", 40.0)]
     lines = ["global_step,wall_time,metric,value", *(f"{step},{step / 4},{name},{value}" for step, name, value in rows)]
     (run / "runs" / "r" / "metrics.csv").write_text("\n".join(lines) + "\n")
-    assert grid.main(["report", "--out", str(tmp_path), "--per-seed"]) == 0  # solved at step 20, 5.0 s
-    assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 20 | 5.0 | 250.2 | 5.0 |" in capsys.readouterr().out
+    assert grid.main(["report", "--out", str(tmp_path), "--per-seed"]) == 0  # solved at step 20, 5.0 s; run 7.5 s
+    assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 20 | 5.0 | 250.2 | 7.5 |" in capsys.readouterr().out
 
 
 def test_solved_at_is_the_step_of_the_episode_that_completes_the_first_mean_of_20_at_475():
-    returns = np.array([(100 * i, 400.0 if i < 5 else 500.0) for i in range(1, 41)])  # episodes 1-4 at 400
+    returns = np.array([(100 * i, 400.0 if i < 5 else 500.0, 2.5 * i) for i in range(1, 41)])  # episodes 1-4 at 400
     assert grid.solved_at(returns) == 100 * 20  # episodes 1-20: (4 * 400 + 16 * 500) / 20 = 480, at episode 20's step
-    assert grid.solved_at(np.array([(100 * i, 470.0) for i in range(1, 41)])) is None
+    assert grid.solved_at(returns, column=2) == 2.5 * 20  # and at its wall time
+    assert grid.solved_at(np.array([(100 * i, 470.0, i) for i in range(1, 41)])) is None
     assert grid.solved_at(returns[:19]) is None  # under 20 episodes
 
 
