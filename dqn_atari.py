@@ -233,7 +233,7 @@ class FrameReplayBuffer:
 class CudaGraphed:
     """fn(*inputs); on CUDA, a graph of it captured after `warmup` eager calls, then replayed (its outputs: copies).
     A change in `reads` captures anew: layers or weights replaced or frozen, hooks, module numbers, the optimizer, its
-    state and groups (a rate schedule), `args`, fn's closure (gamma), inputs' shapes; else frozen (docs/atari.md)"""
+    state and groups (a rate schedule), `args`, fn's closure (gamma), inputs' shapes; else frozen: --no-cuda-graphs"""
 
     def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
         self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
