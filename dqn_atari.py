@@ -3,9 +3,8 @@
 DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518; `dqn.py` with the Nature
 CNN, ALE's C++ vector env (the DQN preprocessing in its threads) and a replay storing each frame once. A lost life ends
 the episode for learning; rewards are clipped to their sign; `charts/episodic_return` is a whole game's raw score. The
-envs play each step while the learner trains (a transition joins the replay one env step later than in `dqn.py`); on a
-GPU, acting and learning are CUDA graphs. Departures from CleanRL: README.md, docs/atari.md; from SPEC.md: tyro boxes a
-mistyped flag (exit 2)."""
+envs play each step while the learner trains (a transition joins the replay one env step later than in `dqn.py`).
+Departures from CleanRL: README.md, docs/atari.md; from SPEC.md: tyro boxes a mistyped flag (exit 2)."""
 
 import contextlib
 import os
@@ -68,8 +67,6 @@ class Args:
     """use deterministic CUDA algorithms (CPU runs are deterministic anyway; CleanRL's default)"""
     cuda: bool = True
     """use CUDA when there is a GPU (CleanRL's default)"""
-    cuda_graphs: bool = True
-    """on CUDA, replay action choice and gradient step (replay in GPU memory) as CUDA graphs: less CPU time a step"""
     track: bool = False
     """log to Weights & Biases; `WANDB_MODE=offline` works without network (off: CleanRL's default)"""
     wandb_project_name: str = "dqn-baselines"
@@ -133,10 +130,10 @@ def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.n
     return u < epsilon, (u / max(epsilon, 1e-12) * n_actions).astype(np.int64)
 
 
-def greedy_actions(q_network: nn.Module, obs: torch.Tensor) -> torch.Tensor:
-    """argmax_a Q(obs, a) for a batch of frame stacks on the network's device, by the network as it is now."""
+def greedy_actions(q_network: nn.Module, obs: np.ndarray, device: torch.device) -> np.ndarray:
+    """argmax_a Q(obs, a) for a batch of uint8 frame stacks, by the network as it is now."""
     with torch.no_grad():
-        return q_network(obs).argmax(dim=1)
+        return q_network(torch.as_tensor(obs, device=device)).argmax(dim=1).cpu().numpy()
 
 
 def events_due(prev_step: int, step: int, every: int, start: int = 0) -> int:
@@ -201,8 +198,8 @@ class FrameReplayBuffer:
             self.current_start[ended] = self.written[ended]
         self._write(envs, next_frames)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """Uniform rows of stored transitions: env, frame slots of s then s', action, reward, terminated."""
+    def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+        """Uniform stored transitions on `device`: s and s' as frame stacks, action, reward, terminated."""
         low, high = np.maximum(self.written - self.slots + self.stack - 1, 0), self.written - 2  # j-3..j+1 all stored
         assert (high >= low).all(), "sample() before every env has stored a transition"
         envs = rng.integers(len(self.written), size=batch_size)
@@ -212,14 +209,12 @@ class FrameReplayBuffer:
         first, slot = self.game_start[envs, j % self.slots], j % self.slots
         frame_slots = j[:, None] + np.arange(-(self.stack - 1), 2)
         frame_slots = np.where(frame_slots >= first[:, None], frame_slots % self.slots, self.slots)  # else zeros
-        data = (self.actions[envs, slot], self.rewards[envs, slot], self.terminated[envs, slot])
-        return np.column_stack([envs, frame_slots, *data]).astype(np.float64)  # exact for these integers
-
-    def gather(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        assert rows.shape[1] == self.stack + 5, rows.shape
-        frames = self.frames[rows[:, :1].long(), rows[:, 1 : self.stack + 2].long()]
-        actions, rewards, terminated = rows[:, -3].long(), rows[:, -2].float(), rows[:, -1].float()
-        return dict(obs=frames[:, :-1], next_obs=frames[:, 1:], actions=actions, rewards=rewards, terminated=terminated)
+        index = torch.from_numpy(np.column_stack([envs, frame_slots])).to(self.frames.device)
+        frames = self.frames[index[:, :1], index[:, 1:]].to(device)  # [batch, stack + 1, 84, 84]: s's and s''s frames
+        data = dict(actions=self.actions[envs, slot].astype(np.int64), rewards=self.rewards[envs, slot],
+                    terminated=self.terminated[envs, slot].astype(np.float32))  # fmt: skip
+        batch = {name: torch.from_numpy(value).to(device) for name, value in data.items()}
+        return batch | dict(obs=frames[:, :-1], next_obs=frames[:, 1:])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v).cpu() for k, v in vars(self).items() if isinstance(v, np.ndarray | torch.Tensor)}
@@ -229,66 +224,15 @@ class FrameReplayBuffer:
             getattr(self, name)[...] = value if name == "frames" else value.numpy()
 
 
-# --- speed: CUDA graphs, on CUDA only: a replay launches an eager step's dozens of small kernels at once. ---
-class CudaGraphed:
-    """fn(*inputs); on CUDA, a graph of it captured after `warmup` eager calls, then replayed (its outputs: copies).
-    A change in `reads` captures anew: layers or weights replaced or frozen, hooks, module numbers, the optimizer, its
-    state and groups (a rate schedule), `args`, fn's closure (gamma), inputs' shapes; else frozen: --no-cuda-graphs"""
-
-    def __init__(self, fn, modules: list[nn.Module], optimizer, args, enabled: bool, warmup: int = 3):
-        self.fn, self.modules, self.optimizer, self.args, self.warmup = fn, modules, optimizer, args, warmup
-        self.enabled, self.graph, self.captures, self.eager_calls = enabled, None, 0, warmup
-
-    def reads(self, inputs) -> tuple:
-        modules, number = [m for module in self.modules for m in module.modules()], (int, float, np.generic)
-        state = [t for s in getattr(self.optimizer, "state", {}).values() for t in s.values()]  # a reset frees these
-        groups = [v for g in getattr(self.optimizer, "param_groups", []) for k, v in g.items() if k != "params"]
-        tensors = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())] + state + groups
-        flags = [v for m in modules for v in vars(m).values() if isinstance(v, number)]  # training flags among them
-        flags += [tuple(v) for m in modules for k, v in vars(m).items() if k.endswith("hooks")]  # hooks, by handle
-        flags += [t.requires_grad for t in tensors if torch.is_tensor(t)]  # a layer frozen
-        closure = [v if isinstance(v := c.cell_contents, number) else id(v) for c in self.fn.__closure__ or ()]
-        values = [v for v in (*groups, *vars(self.args).values(), *closure) if not torch.is_tensor(v)]
-        values += [(x.shape, x.dtype) if torch.is_tensor(x) else x for x in inputs]  # a batch of another shape
-        return [t.data_ptr() for t in tensors if torch.is_tensor(t)], flags, id(self.optimizer), values
-
-    def __call__(self, *inputs):
-        device = next(self.modules[0].parameters()).device
-        if self.graph is not None and self.reads(inputs) != self.captured_reads:
-            self.graph, self.eager_calls, self.enabled = None, self.warmup, self.captures < 5
-            self.enabled or print(f"note: what {self.fn.__name__} reads keeps changing: it runs eagerly from now on")
-        if not self.enabled or device.type != "cuda":
-            return self.fn(*(x.to(device) if torch.is_tensor(x) else x for x in inputs))
-        if self.graph is None and self.eager_calls > 0:  # warm-up calls do real work, on a side stream
-            self.eager_calls, side = self.eager_calls - 1, torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                outputs = self.fn(*(x.to(device) if torch.is_tensor(x) else x for x in inputs))
-            torch.cuda.current_stream(device).wait_stream(side)
-            return outputs
-        if self.graph is None:
-            self.static = [x.to(device, copy=True) if torch.is_tensor(x) else x for x in inputs]
-            self.graph, self.captured_reads = torch.cuda.CUDAGraph(), self.reads(inputs)
-            self.captures += 1
-            with torch.cuda.graph(self.graph):
-                self.outputs = self.fn(*self.static)
-        for static, x in zip(self.static, inputs, strict=True):
-            if torch.is_tensor(x):  # from pinned memory: the CPU does not wait for the GPU's queue (no host sync)
-                static.copy_(x.pin_memory() if x.device.type == "cpu" else x, non_blocking=True)
-        self.graph.replay()
-        return tuple(x.clone() for x in self.outputs) if isinstance(self.outputs, tuple) else self.outputs.clone()
-
-
 def train(args: Args, run: "Run") -> None:
     """DQN's loop: act epsilon-greedily; while the envs play, the gradient steps and target updates due; store."""
     envs = make_envs(args.env_id, args.num_envs)
     assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP  # a reset inside step(), the final obs in infos
-    n_actions, device = envs.single_action_space.n, run.device
-    use_graphs = args.cuda_graphs and device.type == "cuda" and run.buffer_device == device
-    q_network = QNetwork(n_actions).to(device)
-    target_network = QNetwork(n_actions).to(device).eval()  # targets: no dropout
+    n_actions = envs.single_action_space.n
+    q_network = QNetwork(n_actions).to(run.device)
+    target_network = QNetwork(n_actions).to(run.device).eval()  # eval(): targets without dropout
     target_network.load_state_dict(q_network.state_dict())
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True, capturable=use_graphs)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     rb = FrameReplayBuffer(args.buffer_size, args.num_envs, run.buffer_device)
     explore_rng, sample_rng = np.random.default_rng(args.seed), np.random.default_rng([args.seed, 1])  # two streams
     rngs = dict(explore_rng=explore_rng, sample_rng=sample_rng)  # with the objects below: what a checkpoint holds
@@ -296,26 +240,6 @@ def train(args: Args, run: "Run") -> None:
         lambda: dict(q_network=q_network, target_network=target_network, optimizer=optimizer, buffer=rb) | rngs
     )
     global_step, learning_start = counters["global_step"], counters["learning_start_step"]
-    for group in optimizer.param_groups:  # a checkpoint restores the setting of the run that saved it
-        group["capturable"] = use_graphs
-
-    def gradient_step(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = {name: value.to(device) for name, value in rb.gather(rows.to(rb.frames.device)).items()}
-        with torch.no_grad():
-            next_values = next_state_value(q_network, target_network, batch["next_obs"])
-            targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
-        q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
-        assert q_taken.shape == targets.shape, (q_taken.shape, targets.shape)  # no [B, 1] against [B]
-        loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
-        optimizer.zero_grad(set_to_none=False)  # a captured step keeps its gradient tensors
-        loss.backward()
-        if args.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
-        optimizer.step()
-        return loss.detach(), q_taken.detach().mean()
-
-    act = CudaGraphed(lambda obs: greedy_actions(q_network, obs), [q_network], None, args, args.cuda_graphs)
-    learn = CudaGraphed(gradient_step, [q_network, target_network], optimizer, args, use_graphs)
 
     obs, infos = envs.reset(seed=args.seed + global_step)  # a resumed run restarts its games, seeded by the step
     rb.start(obs[:, -1])
@@ -324,13 +248,24 @@ def train(args: Args, run: "Run") -> None:
         epsilon = linear_schedule(args.start_e, args.end_e, duration, global_step)
         explore, actions = explore_actions(explore_rng.random(args.num_envs), epsilon, n_actions)
         if not explore.all():  # the network runs only when some env exploits
-            actions = np.where(explore, actions, act(torch.from_numpy(obs)).cpu().numpy())
+            actions = np.where(explore, actions, greedy_actions(q_network, obs, run.device))
 
         envs.send(actions)  # the envs play this step while the learner trains on the replay as it was before it
         prev_step, global_step = global_step, global_step + args.num_envs
         for _ in range(events_due(prev_step, global_step, args.train_frequency, learning_start)):
-            loss, q_taken_mean = learn(torch.from_numpy(rb.sample(args.batch_size, sample_rng)))
-            run.log_losses(global_step, loss, q_taken_mean)  # a non-finite loss ends the run
+            batch = rb.sample(args.batch_size, sample_rng, run.device)
+            with torch.no_grad():
+                next_values = next_state_value(q_network, target_network, batch["next_obs"])
+                targets = td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
+            q_taken = q_network(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+            assert q_taken.shape == targets.shape, (q_taken.shape, targets.shape)  # no [B, 1] against [B]
+            loss = F.smooth_l1_loss(q_taken, targets)  # Huber: the Nature paper's error clipping
+            run.log_losses(global_step, loss, q_taken.detach().mean())  # a non-finite loss ends the run
+            optimizer.zero_grad()
+            loss.backward()
+            if args.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
+            optimizer.step()
             counters["gradient_steps"] += 1
         for _ in range(events_due(prev_step, global_step, args.target_network_frequency, learning_start)):
             soft_update(target_network, q_network, args.tau)
@@ -504,7 +439,7 @@ def evaluate(model_path: str, args: Args, device: torch.device) -> list[float]:
     q_network.to(device).eval().load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
     obs, infos = envs.reset(seed=args.seed + 1)
     while len(scores) <= args.eval_episodes:
-        actions = greedy_actions(q_network, torch.from_numpy(obs).to(device)).cpu().numpy()
+        actions = greedy_actions(q_network, obs, device)
         actions = rng.integers(envs.single_action_space.n, size=1) if rng.random() < args.eval_epsilon else actions
         lives, (obs, reward, terminated, truncated, infos) = infos["lives"], envs.step(actions)
         scores[-1] += float(reward[0])

@@ -3,7 +3,7 @@
     python benchmark/atari.py sps --num-envs 4 --old-stack --rounds 5   # this CPU: ours against SB3's wrappers
     python benchmark/atari.py sps --num-envs 1 --sb3             # ours and SB3's DQN("CnnPolicy"), one env each
     python benchmark/atari.py sps --device cuda --num-envs 16 --learning-steps 400000   # a GPU: 16 envs
-    python benchmark/atari.py sps --device cuda --num-envs 1 --learning-steps 8000 --eager  # what CUDA graphs gain
+    python benchmark/atari.py sps --device cuda --num-envs 1 --learning-steps 8000 --graphed  # what CUDA graphs gain
     python benchmark/atari.py memory                             # peak RSS of two runs that differ in --buffer-size
 
 `sps` runs dqn_atari.py with CleanRL's Atari hyperparameters (batch 32, train every 4 env steps, target copy every
@@ -13,7 +13,8 @@ actions and nothing else, ALE's vector env alone (the ceiling of ours) and the e
 (SB3's AtariWrapper and gymnasium's FrameStackObservation in a same-step SyncVectorEnv, as many envs): an upper
 bound of what that script's env-only phase could do. `--old-script` times that script's env-only phase itself
 (git commit 0e08ccf). `--sb3` times SB3's DQN on its own Atari env stack, both phases (random actions before
-learning starts). `--eager` times the learning phase again with `--no-cuda-graphs`: what the graphs gain.
+learning starts). `--graphed` also times the learning phase of dqn_atari.py at commit 6aa5987, the last with CUDA
+graphs (`CudaGraphed`): what they would gain.
 Prints figures; asserts nothing. Runs go under benchmark/results/ (git-ignored).
 """
 
@@ -32,11 +33,20 @@ RESULTS = ROOT / "benchmark" / "results" / "atari"
 CLEANRL = ["--batch-size", "32", "--train-frequency", "4", "--target-network-frequency", "1000"]
 
 
-def run_ours(name: str, flags: list[str]) -> Path:
-    """Run dqn_atari.py in its own folder under RESULTS; its run folder."""
+def script_at(commit: str) -> Path:
+    """dqn_atari.py as it was at a git commit, written under RESULTS."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (old := RESULTS / f"dqn_atari_{commit}.py").write_bytes(
+        subprocess.run(["git", "show", f"{commit}:dqn_atari.py"], cwd=ROOT, capture_output=True, check=True).stdout
+    )
+    return old
+
+
+def run_ours(name: str, flags: list[str], script: Path = ROOT / "dqn_atari.py") -> Path:
+    """Run dqn_atari.py (or an older copy) in its own folder under RESULTS; its run folder."""
     cwd = RESULTS / name
     cwd.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, str(ROOT / "dqn_atari.py"), *flags], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, str(script), *flags], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     return sorted((cwd / "runs").glob("*"))[-1]
 
 
@@ -74,24 +84,11 @@ def old_stack_sps(env_id: str, num_envs: int, steps: int) -> float:
 
 def old_script_sps(a, env_steps: int) -> float:
     """The env-only phase of dqn_atari.py at commit 0e08ccf, before ale_py's vector env, from its metrics.csv."""
-    old = RESULTS / "dqn_atari_0e08ccf.py"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    old.write_bytes(subprocess.run(["git", "show", "0e08ccf:dqn_atari.py"], cwd=ROOT, capture_output=True).stdout)
     flags = ["--env-id", a.env_id, "--num-envs", str(a.num_envs), "--buffer-size", str(env_steps), "--no-cuda"]
-    flags += [
-        "--start-e",
-        "1",
-        "--end-e",
-        "1",
-        "--learning-starts",
-        str(env_steps),
-        "--total-timesteps",
-        str(env_steps + a.num_envs),
-    ]
-    cwd = RESULTS / f"old-script-{a.num_envs}"
-    cwd.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, str(old), *flags], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return phase_sps(sorted((cwd / "runs").glob("*"))[-1], 100 * a.num_envs, env_steps)
+    flags += ["--start-e", "1", "--end-e", "1", "--learning-starts", str(env_steps)]
+    run_dir = run_ours(f"old-script-{a.num_envs}", [*flags, "--total-timesteps", str(env_steps + a.num_envs)],
+                       script_at("0e08ccf"))  # fmt: skip
+    return phase_sps(run_dir, 100 * a.num_envs, env_steps)
 
 
 def bare_sps(env_id: str, num_envs: int, steps: int) -> float:
@@ -149,7 +146,7 @@ def main():
     parser.add_argument("--old-stack", action="store_true", help="also time the env stack of before, env-only")
     parser.add_argument("--old-script", action="store_true", help="also time the script before ALE's vector env")
     parser.add_argument("--sb3", action="store_true", help="also time SB3's DQN, both phases")
-    parser.add_argument("--eager", action="store_true", help="also time learning without CUDA graphs: their gain")
+    parser.add_argument("--graphed", action="store_true", help="also time learning at 6aa5987, with CUDA graphs")
     parser.add_argument("--rounds", type=int, default=1, help="env-only comparisons, interleaved; their median ratio")
     a = parser.parse_args()
     if a.what == "memory":
@@ -169,13 +166,12 @@ def main():
         "env-only": (["--start-e", "1", "--end-e", "1", "--total-timesteps", str(env_steps + a.num_envs)], 0),
         "learning": (["--exploration-fraction", str(env_steps / total), "--total-timesteps", str(total)], env_steps),
     }
-    runs["learning-eager"] = ([*runs["learning"][0], "--no-cuda-graphs"], env_steps)  # the same run, no graphs
     print(f"{a.env_id}, {a.num_envs} env(s), {a.device}: env-only {env_steps:,} steps, learning {a.learning_steps:,}")
     figures, ratios = {}, {}
 
-    def time_ours(phase: str) -> None:
-        flags, start = runs[phase]
-        run_dir = run_ours(f"sps-{phase}-{a.num_envs}-{a.device}", [*common, *flags])
+    def time_ours(phase: str, script: Path = ROOT / "dqn_atari.py") -> None:
+        flags, start = runs[phase.removesuffix("-graphed")]
+        run_dir = run_ours(f"sps-{phase}-{a.num_envs}-{a.device}", [*common, *flags], script)
         figures[phase] = phase_sps(run_dir, start + 100 * a.num_envs, total if start else env_steps)
         print(f"dqn_atari.py {phase}: {figures[phase]:,.0f} SPS", flush=True)
 
@@ -191,11 +187,11 @@ def main():
             ratios.setdefault(name, []).append(figures["env-only"] / sps)
             print(f"round {round_}: {name}: {sps:,.0f} SPS; dqn_atari.py env-only is {ratios[name][-1]:.2f}x")
     time_ours("learning")
-    if a.eager:  # a speed trick stays only if it pays: the graphs' share of learning SPS
-        time_ours("learning-eager")
-        ratio = figures["learning"] / figures["learning-eager"]
-        noise = " (on the CPU both runs are eager: the machine's noise)" * (a.device == "cpu")
-        print(f"CUDA graphs: learning {ratio:.2f}x the eager step's SPS{noise}")
+    if a.graphed:  # a speed trick comes back only if it pays 10%: the graphs' share of learning SPS
+        time_ours("learning-graphed", script_at("6aa5987"))
+        ratio = figures["learning-graphed"] / figures["learning"]
+        noise = " (on the CPU both run eagerly: the machine's noise)" * (a.device == "cpu")
+        print(f"CUDA graphs (6aa5987): learning {ratio:.2f}x this script's SPS{noise}")
     for name, values in ratios.items() if a.rounds > 1 else ():
         print(f"dqn_atari.py env-only against {name}: median {np.median(values):.2f}x over {a.rounds} rounds "
               f"({', '.join(f'{r:.2f}' for r in values)})")  # fmt: skip

@@ -1,8 +1,7 @@
 """dqn_atari.py: ALE's vector env as the loop reads it, the frame-sharing replay memory against the env's own stacks,
-the gradient step by hand, short runs, and what makes a CUDA graph capture again."""
+the gradient step by hand, short runs."""
 
 import contextlib
-import copy
 import gc
 import os
 import signal
@@ -111,7 +110,7 @@ def test_env_stacks_life_losses_and_resets():
 def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
     """Two envs, life losses, game resets, truncations and ring wrap-around (400 steps into rings of 250): every
     sample is one of the env's own transitions, (obs, true next obs) with its action, clipped reward and termination,
-    and none of the first 150 (overwritten). Read through sample() and gather() alone."""
+    and none of the first 150 (overwritten). Read through sample() alone."""
     n, slots = 2, 250
     rb = atari.FrameReplayBuffer(n * slots, n, torch.device("cpu"))
     steps = play(atari.make_envs("toy_envs:ToyBreakout-v0", n), 400, seed=0)
@@ -124,7 +123,7 @@ def test_sampled_stacks_equal_the_env_stacks_byte_for_byte():
             played.setdefault(key, {})[outcome] = k  # a still ball: other actions, the same frames
         rewards, terminations = np.sign(step["scores"]), step["terminations"]
         rb.add(step["actions"], rewards, terminations, step["reset"], step["true_next"][:, -1], step["next_obs"][:, -1])
-    batch = rb.gather(torch.from_numpy(rb.sample(4000, np.random.default_rng(0))))
+    batch = rb.sample(4000, np.random.default_rng(0), torch.device("cpu"))
     seen = {"terminated": 0, "at a game's start": 0}
     for i in range(4000):
         obs, next_obs = batch["obs"][i].numpy(), batch["next_obs"][i].numpy()
@@ -150,7 +149,7 @@ def whole_games(steps: list[dict]) -> list[tuple[int, float, int]]:
 def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
     """The script's own loop (random actions, so games end in both ways; each point scored counts 3) stores every
     transition its envs returned, and nothing else: frames, action, reward clipped to 1, termination, the true final
-    frame of each game (its replay, saved in a checkpoint, read through sample() and gather() alone); it logs whole
+    frame of each game (its replay, saved in a checkpoint, read through sample() alone); it logs whole
     games' raw scores and lengths, and its --save-model evaluation whole games' raw scores."""
     made, make_envs = [], atari.make_envs
     monkeypatch.setattr(atari, "make_envs", lambda *a: made.append(RecordingEnvs(make_envs(*a), 3.0)) or made[-1])
@@ -171,7 +170,7 @@ def test_the_run_stores_and_logs_what_its_envs_returned(workdir, monkeypatch):
     rb.load_state_dict(load_saved(only_run_dir(workdir))["buffer"])
     stored, rng = set(), np.random.default_rng(0)
     for _ in range(12):  # 12,000 draws of 600 transitions: each is drawn (a miss: about 600 * exp(-20))
-        batch = rb.gather(torch.from_numpy(rb.sample(1000, rng)))
+        batch = rb.sample(1000, rng, torch.device("cpu"))
         frames = [[stack.tobytes() for stack in batch[k].numpy()] for k in ("obs", "next_obs")]
         scalars = [batch[k].tolist() for k in ("actions", "rewards", "terminated")]
         stored |= {(*row[:4], bool(row[4])) for row in zip(*frames, *scalars, strict=True)}
@@ -248,7 +247,7 @@ def test_the_gradient_step_is_the_reference(tmp_path, max_grad_norm):
     sample_rng.bit_generator.state = before["sample_rng"]
     rb = atari.FrameReplayBuffer(args.buffer_size, 1, torch.device("cpu"))
     rb.load_state_dict(before["buffer"])
-    batch = rb.gather(torch.from_numpy(rb.sample(args.batch_size, sample_rng)))
+    batch = rb.sample(args.batch_size, sample_rng, torch.device("cpu"))
     with torch.no_grad():
         next_values = atari.next_state_value(q_network, target_network, batch["next_obs"])
         targets = atari.td_target(batch["rewards"], batch["terminated"], next_values, args.gamma)
@@ -379,112 +378,16 @@ def test_same_seed_same_run_with_threads_stepping_the_envs(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_graphs_give_the_eager_numbers(tmp_path):
-    """200 gradient steps: 3 eager warm-ups, then replays; losses are logged at steps 1 and 101."""
-    longer = ["--total-timesteps", "1000"]
-    graphed, eager = metrics_of_runs(tmp_path, [*longer, "--cuda-graphs"], [*longer, "--no-cuda-graphs"])
-    assert count_losses(graphed) >= 2 and graphed == eager
-
-
-def graphed_step(device: str):
-    """A small network, its optimizer and a CudaGraphed gradient step that reads gamma from a closure variable."""
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 8, bias=False), nn.ReLU(), nn.Linear(8, 2)).to(device)  # a None parameter
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2, capturable=device == "cuda")
-    args, gamma = atari.Args(), 0.9
-
-    def step(x: torch.Tensor) -> torch.Tensor:
-        loss = (net(x).sum(dim=1) - gamma).square().mean()
-        optimizer.zero_grad(set_to_none=False)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    return net, optimizer, args, step, atari.CudaGraphed(step, [net], optimizer, args, enabled=True)
-
-
-def set_closure_value(fn, name: str, value) -> None:
-    fn.__closure__[fn.__code__.co_freevars.index(name)].cell_contents = value
-
-
-def test_a_graph_is_captured_again_when_what_it_reads_changes():
-    """`reads` changes with every edit that a replay would otherwise miss (checked here on the CPU, without graphs)."""
-    net, optimizer, args, step, graphed = graphed_step("cpu")
-    x = (torch.ones(3, 4),)
-    step(*x)  # the optimizer's state exists once it has stepped
-    before = graphed.reads(x)
-    assert graphed.reads(x) == before
-    edits = [
-        lambda: optimizer.param_groups[0].update(lr=5e-3),  # a learning-rate schedule
-        lambda: setattr(args, "gamma", 0.5),  # a value of args
-        lambda: set_closure_value(step, "gamma", 0.5),  # a value the step reads from its closure
-        lambda: set_closure_value(step, "gamma", np.float32(0.25)),  # a NumPy scalar there
-        lambda: set_closure_value(step, "gamma", np.float32(0.125)),  # and its next value
-        lambda: net.__setitem__(2, nn.Linear(8, 2)),  # a layer replaced
-        lambda: net.eval(),  # a training flag
-        lambda: setattr(net[0], "temperature", 2.0),  # a number a researcher's layer reads
-        lambda: net[0].requires_grad_(False),  # a layer frozen
-        lambda: net[2].register_forward_hook(lambda module, inputs, output: None),  # a hook (activation statistics)
-        lambda: net[2].register_full_backward_pre_hook(lambda module, grad_output: None),  # a gradient hook
-        lambda: optimizer.state.clear(),  # an optimizer reset: the memory a replay writes is freed
-        lambda: optimizer.param_groups[0].update(lr=torch.tensor(5e-3)),  # a rate as a tensor (capturable Adam's)
-        lambda: optimizer.param_groups[0].update(lr=torch.tensor(5e-3)),  # that tensor replaced, not updated in place
-        lambda: set_closure_value(step, "net", copy.deepcopy(net)),  # an object the step reads, rebound
-    ]
-    for edit in edits:
-        edit()
-        assert graphed.reads(x) != before
-        before = graphed.reads(x)
-    assert graphed.reads((torch.ones(1, 4),)) != before  # a batch of another shape: a static copy would broadcast it
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_graph_replays_follow_a_learning_rate_a_gamma_and_a_layer_changed_mid_run():
-    """Graph and eager, side by side from the same weights: equal losses and weights after each edit."""
-    runs = [graphed_step("cuda") for _ in range(2)]
-    runs[1][4].enabled = False  # the eager twin
-    x, weights = torch.randn(16, 4, device="cuda"), nn.Linear(8, 2).state_dict()
-
-    def replace_last_layer(net: nn.Sequential) -> None:
-        net[2] = nn.Linear(8, 2).cuda()
-        net[2].load_state_dict(weights)
-
-    edits = [
-        lambda run: None,
-        lambda run: run[1].param_groups[0].update(lr=1e-3),  # a learning-rate schedule
-        lambda run: set_closure_value(run[3], "gamma", 0.1),  # a gamma schedule
-        lambda run: run[0][2].load_state_dict(weights),  # weights replaced in place
-        lambda run: replace_last_layer(run[0]),  # a new layer
-    ]
-    for edit in edits:
-        for run in runs:
-            edit(run)
-        for _ in range(6):  # past the warm-up: replays
-            losses = [run[4](x).item() for run in runs]
-            assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    kept = [runs[0][4](x) for _ in range(2)]  # replays: outputs a caller keeps are not overwritten by the next
-    assert kept[0].item() != kept[1].item() and kept[0].data_ptr() != kept[1].data_ptr()
-    assert runs[0][4].captures == 4  # at the start, then after the rate, gamma and the layer changed
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_storing_frames_and_replaying_a_graph_do_not_wait_for_the_gpu():
-    """With about a second of work queued on the GPU, a step's frame writes and a graph replay fed from host memory
-    return at once: neither waits for the GPU."""
-    graphed, rows = graphed_step("cuda")[4], torch.ones(3, 4)  # rows on the host, as the loop passes them
+def test_storing_frames_does_not_wait_for_the_gpu():
+    """With about a second of work queued on the GPU, a step's frame writes from host memory return at once."""
     rb = atari.FrameReplayBuffer(64, 2, torch.device("cuda"))
-    for _ in range(5):  # warm-up calls, the capture, a replay; pinned blocks of these sizes cached
-        graphed(rows)
+    for _ in range(5):  # pinned blocks of this size cached
         rb.start(np.zeros((2, 4, 84, 84), np.uint8)[:, -1])
     torch.cuda.synchronize()
     torch.cuda._sleep(2_000_000_000)  # GPU clock cycles: about a second
     start = time.perf_counter()
     rb.start(np.full((2, 4, 84, 84), 7, np.uint8)[:, -1])  # each stack's newest frame, a strided view as in the loop
-    stored = time.perf_counter()
-    graphed(rows)
-    assert stored - start < 0.2 and time.perf_counter() - stored < 0.2 and not torch.cuda.current_stream().query()
+    assert time.perf_counter() - start < 0.2 and not torch.cuda.current_stream().query()
     torch.cuda.synchronize()
     assert (rb.frames[:, 5] == 7).all() and (rb.frames[:, 4] == 0).all()  # the sixth write of each env, and the fifth
 

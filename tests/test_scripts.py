@@ -274,15 +274,15 @@ def test_hidden_sizes_dueling_and_amsgrad_reach_the_run_and_survive_a_resume(scr
     assert not same_weights(saved, custom["q_network"])  # trained on from env step 300
     # Refused in one line, before wandb, envs or logs start: an algorithm flag given another value than the
     # checkpoint's (the same value passes), a checkpoint from before a flag existed, or one that records a flag this
-    # script does not have (dqn_atari.py's, say).
+    # script does not have (a later version's, say).
     files_before = sorted(tmp_path.rglob("*"))
     without_flag = {k: v for k, v in custom["args"].items() if k != "hidden_sizes"}
-    foreign = custom["args"] | {"cuda_graphs": True}
+    foreign = custom["args"] | {"frame_stack": 4}
     (sibling,) = set(SCRIPTS) - {script}  # its flags are this script's: only the recorded name tells them apart
     refusals = [
         (custom, ["--total-timesteps", "999", "--hidden-sizes", "16"], "999 (the checkpoint's: 400); a"),
         (custom | {"args": without_flag}, [], "--hidden-sizes"),
-        (custom | {"args": foreign}, [], "--cuda-graphs"),
+        (custom | {"args": foreign}, [], "--frame-stack"),
         (custom | {"script": sibling}, [], f"a checkpoint of {sibling}, not of this {script}"),
         ({k: v for k, v in custom.items() if k != "script"}, [], "did not record its name"),  # from before this check
     ]
