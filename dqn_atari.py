@@ -209,11 +209,11 @@ class FrameReplayBuffer:
         first, slot = self.game_start[envs, j % self.slots], j % self.slots
         frame_slots = j[:, None] + np.arange(-(self.stack - 1), 2)
         frame_slots = np.where(frame_slots >= first[:, None], frame_slots % self.slots, self.slots)  # else zeros
-        index = torch.from_numpy(np.column_stack([envs, frame_slots])).to(self.frames.device)
-        frames = self.frames[index[:, :1], index[:, 1:]].to(device)  # [batch, stack + 1, 84, 84]: s's and s''s frames
-        data = dict(actions=self.actions[envs, slot].astype(np.int64), rewards=self.rewards[envs, slot],
-                    terminated=self.terminated[envs, slot].astype(np.float32))  # fmt: skip
-        batch = {name: torch.from_numpy(value).to(device) for name, value in data.items()}
+        data = (self.actions[envs, slot], self.rewards[envs, slot], self.terminated[envs, slot])
+        rows = torch.from_numpy(np.column_stack([envs, frame_slots, *data])).to(self.frames.device)  # float64: exact
+        frames = self.frames[rows[:, :1].long(), rows[:, 1:-3].long()].to(device)  # s's frames, then s''s newest
+        rows = rows.to(device)
+        batch = dict(actions=rows[:, -3].long(), rewards=rows[:, -2].float(), terminated=rows[:, -1].float())
         return batch | dict(obs=frames[:, :-1], next_obs=frames[:, 1:])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
