@@ -1,6 +1,7 @@
 """DQN with the Nature CNN on Atari: a single-file research baseline, made for the GPU, runnable on a CPU.
 
-DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518; `dqn.py` with the Nature
+DQN: Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518, as CleanRL runs it (none
+of `dqn.py`'s dueling head, n-step targets, clamp, rate decay, AMSGrad or clipping); `dqn.py`'s layout with the Nature
 CNN, ALE's C++ vector env (the DQN preprocessing in its threads) and a replay storing each frame once. A lost life ends
 the episode for learning; rewards are clipped to their sign; `charts/episodic_return` is a whole game's raw score. The
 envs play each step while the learner trains (a transition joins the replay one env step later than in `dqn.py`).
@@ -114,7 +115,7 @@ class QNetwork(nn.Module):
         super().__init__()
         convs = [nn.Conv2d(stack, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU()]
         convs += [nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten()]
-        self.network = nn.Sequential(*convs, nn.Linear(3136, 512), nn.ReLU(), nn.Linear(512, n_actions))
+        self.network = nn.Sequential(*convs, nn.Linear(64 * 7 * 7, 512), nn.ReLU(), nn.Linear(512, n_actions))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x / 255.0)
@@ -131,7 +132,7 @@ def explore_actions(u: np.ndarray, epsilon: float, n_actions: int) -> tuple[np.n
 
 
 def greedy_actions(q_network: nn.Module, obs: np.ndarray, device: torch.device) -> np.ndarray:
-    """argmax_a Q(obs, a) for a batch of uint8 frame stacks, by the network as it is now."""
+    """argmax_a Q(obs, a) for a batch of uint8 frame stacks, by the network as it is now (train mode, as it learns)."""
     with torch.no_grad():
         return q_network(torch.as_tensor(obs, device=device)).argmax(dim=1).cpu().numpy()
 
