@@ -10,7 +10,8 @@ file marks a finished run, and finished runs are skipped, so an interrupted grid
 command again: a run stopped with a checkpoint (Ctrl-C, SIGTERM, a Slurm time limit, --checkpoint-frequency) goes
 on from its newest one (`--resume`). `slurm` writes the unfinished runs to a tasks file of its own and submits one
 job array (`sbatch --array`), one run per task, each task running `grid.py task`; `report` reads the same folders
-whichever way they were filled, one row per script, env and flags. Extra flags after `--` go to every run.
+whichever way they were filled, one row per script, env and flags (several `--out` folders: their runs pooled; `--draws
+20`: how often 20 seeds drawn from them meet CartPole-v1's goals). Extra flags after `--` go to every run.
 """
 
 import argparse
@@ -160,18 +161,18 @@ def solved_at(returns: np.ndarray, bar: float = 475.0, column: int = 0) -> float
 
 def report(a) -> int:
     groups: dict[tuple[str, str, str], list[Path]] = {}
-    for done in sorted(a.out.glob("*/DONE")):  # one row per flag set: runs with other flags apart
+    for done in sorted(d for out in a.out for d in out.glob("*/DONE")):  # a row per flag set, runs of all `out`s
         script, env_id, *tag, _ = done.parent.name.split("__")
         groups.setdefault((script + ".py", env_id, "__".join(tag)), []).append(done.parent)
     tags = [(script, env_id) for script, env_id, _ in groups]  # several flag sets of one script and env: name them
     groups = {(s + f" [{tag}]" * (tags.count((s, e)) > 1), e): folders for (s, e, tag), folders in groups.items()}
     if not groups:
-        print(f"no finished runs under {a.out}", file=sys.stderr)
+        print(f"no finished runs under {' '.join(map(str, a.out))}", file=sys.stderr)
         return 1
     print("| script | env | env steps | seeds | final return (last 10% of episodes) | last 20 episodes | solved "
           "(20 in a row >= 475) | SPS | wall (s) | published |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    curves, seeds = {}, []
+    curves, seeds, draws = {}, [], []
     for (script, env_id), all_folders in sorted(groups.items()):
         data, folders = [], []
         for folder in all_folders:
@@ -191,6 +192,8 @@ def report(a) -> int:
             f"{wall:.1f} | {PUBLISHED.get(env_id, '-')} |"
         )
         curves[(script, env_id)] = [r for r, _ in data]
+        if a.draws and env_id.startswith("CartPole"):
+            draws.append(goal_chances(script, env_id, lasts, a.draws))
         for folder, final, (last, best), (run, s) in zip(folders, finals, lasts, data, strict=True):
             step, wall = (solved_at(run, column=c) if env_id.startswith("CartPole") else None for c in (0, 2))
             solved = " | ".join("-" if v is None else f"{v:,.{digits}f}" for v, digits in ((step, 0), (wall, 1)))
@@ -201,9 +204,22 @@ def report(a) -> int:
               "| solved after (s) | highest batch-mean Q | wall (s) |")  # fmt: skip
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(seeds))
+    if draws:
+        print("", *draws, sep="\n")
     if curves:
-        plot(curves, a.plot or a.out / "curves.png")
+        plot(curves, a.plot or a.out[0] / "curves.png")
     return 0
+
+
+def goal_chances(script: str, env_id: str, lasts: list[tuple[float, float]], n: int, draws: int = 100_000) -> str:
+    """How often n seeds drawn (with replacement) from these runs meet CartPole-v1's goals (docs/tuning.md): at least
+    n - 1 of them reach 475 (a mean of 20 in a row), and the mean of their last-20 means is at least 490."""
+    last, best = np.array(lasts).T
+    picks = np.random.default_rng(0).integers(len(lasts), size=(draws, n))
+    solved, mean_ok = (best[picks] >= 475).sum(axis=1) >= n - 1, last[picks].mean(axis=1) >= 490
+    return (f"{script} {env_id}: {n} seeds drawn from these {len(lasts)} ({draws:,} draws): at least {n - 1} reach 475 "
+            f"in {solved.mean():.1%}, a mean last 20 of 490 or more in {mean_ok.mean():.1%}, both in "
+            f"{(solved & mean_ok).mean():.1%}")  # fmt: skip
 
 
 def plot(curves: dict, path: Path) -> None:
@@ -259,14 +275,17 @@ def main(argv=None) -> int:
     task.add_argument("tasks", type=Path)
     task.add_argument("index", type=int)
     rep = sub.add_parser("report")
-    rep.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    rep.add_argument("--out", type=Path, nargs="+", default=[DEFAULT_OUT], help="grid folders; several are pooled")
+    rep.add_argument(
+        "--draws", type=int, metavar="N", help="CartPole: how often N seeds drawn from these meet its goals"
+    )
     rep.add_argument("--plot", type=Path, help="where to write the curves (default: OUT/curves.png)")
     rep.add_argument("--per-seed", action="store_true", help="also a table of every run")
     a = parser.parse_args(argv)
     a.flags = flags
     if a.command == "task":
         return run_task(a.tasks, a.index)
-    a.out = a.out.resolve()
+    a.out = [out.resolve() for out in a.out] if a.command == "report" else a.out.resolve()
     return {"run": run_local, "slurm": run_slurm, "report": report}[a.command](a)
 
 

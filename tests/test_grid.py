@@ -29,16 +29,42 @@ def test_last_20_needs_20_episodes_to_count_as_solved():
     assert last == np.mean(range(11, 31)) and best == last
 
 
-def test_per_seed_report_shows_when_each_run_solved_and_its_highest_batch_mean_q(tmp_path, capsys):
-    run = tmp_path / "dqn__CartPole-v1__default__seed7"
-    (run / "runs" / "r").mkdir(parents=True)
-    (run / "DONE").touch()
-    rows = [(i, "charts/episodic_return", 400.0 if i < 5 else 500.0) for i in range(1, 31)]  # solved at episode 20
-    rows += [(5, "losses/q_values", 12.5), (9, "losses/q_values", 250.25), (30, "losses/q_values", 40.0)]
+def finished_run(folder: Path, returns: list[float], extra_rows=()) -> None:
+    """A finished grid run in `folder` whose metrics.csv logs episode i (from 1) at env step i, wall time i / 4 s."""
+    (folder / "runs" / "r").mkdir(parents=True)
+    (folder / "DONE").touch()
+    rows = [*((i, "charts/episodic_return", r) for i, r in enumerate(returns, start=1)), *extra_rows]
     lines = ["global_step,wall_time,metric,value", *(f"{step},{step / 4},{name},{value}" for step, name, value in rows)]
-    (run / "runs" / "r" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    (folder / "runs" / "r" / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_per_seed_report_shows_when_each_run_solved_and_its_highest_batch_mean_q(tmp_path, capsys):
+    returns = [400.0 if i < 5 else 500.0 for i in range(1, 31)]  # solved at episode 20
+    q_values = [(5, "losses/q_values", 12.5), (9, "losses/q_values", 250.25), (30, "losses/q_values", 40.0)]
+    finished_run(tmp_path / "dqn__CartPole-v1__default__seed7", returns, q_values)
     assert grid.main(["report", "--out", str(tmp_path), "--per-seed"]) == 0  # solved at step 20, 5.0 s; run 7.5 s
     assert "| dqn.py | CartPole-v1 | 7 | 500.00 | 500.00 | 500.00 | 20 | 5.0 | 250.2 | 7.5 |" in capsys.readouterr().out
+
+
+def test_report_pools_grid_folders_and_says_how_often_drawn_seeds_meet_the_cartpole_goals(tmp_path, capsys):
+    """Two of 2 seeds drawn with replacement: those at 500, 500 (folder a) and 480 (b) all reach 475, and their mean
+    is under 490 only when both are the 480 (1/9 of draws); with one at 400 too, 8 of the 16 pairs meet both goals."""
+
+    def chances(seeds: int) -> list[float]:  # the report's three percentages, in the order it prints them
+        report = ["report", "--out", str(tmp_path / "a"), str(tmp_path / "b"), "--draws", "2"]
+        assert grid.main(report) == 0
+        line = capsys.readouterr().out.split(f"dqn.py CartPole-v1: 2 seeds drawn from these {seeds} ")[1]
+        return [float(part.split("%")[0]) for part in line.split(" in ")[1:]]
+
+    for folder, seed, value in (("a", 1, 500.0), ("a", 2, 500.0), ("b", 3, 480.0)):
+        finished_run(tmp_path / folder / f"dqn__CartPole-v1__default__seed{seed}", [value] * 30)
+    assert grid.main(["report", "--out", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "| dqn.py | CartPole-v1 | 30 | 3 | 493.33 +- 9.43 | 493.33 | 3 of 3 |" in capsys.readouterr().out
+    solved, mean_ok, both = chances(3)
+    assert solved == 100.0 and abs(mean_ok - 100 * 8 / 9) < 0.5 and both == mean_ok
+    finished_run(tmp_path / "b" / "dqn__CartPole-v1__default__seed4", [400.0] * 30)
+    solved, mean_ok, both = chances(4)
+    assert abs(solved - 100 * 15 / 16) < 0.5 and abs(mean_ok - 50) < 0.5 and both == mean_ok
 
 
 def test_solved_at_is_the_step_of_the_episode_that_completes_the_first_mean_of_20_at_475():
