@@ -5,13 +5,17 @@
     python benchmark/cartpole.py sps --rounds 3                     # steps/s at CleanRL's settings, ours vs SB3
     python benchmark/cartpole.py sps --device cuda                  # the same with both on the GPU
     python benchmark/cartpole.py costs                              # what a greedy action and a gradient step cost
+    python benchmark/cartpole.py zoo --seeds 2600 2601              # SB3 with rl-baselines3-zoo's tuned CartPole DQN
 
 `solve` runs the script with its defaults (flags after `--` are added) one seed at a time, with torch's own thread
 settings, and prints per seed: the env step and wall seconds (from the start of training) at which the mean of
 the last 20 training returns first reaches 475, the mean of the last 20 returns, and the whole process's wall
 time. `sps` times dqn.py and SB3's DQN with CleanRL's CartPole hyperparameters (shortened to 50k steps), in turn,
 `--rounds` times. `costs` times the script's own pieces at its defaults, on the CPU: a greedy action at batch 1
-and a gradient step (as its loop takes one) at batches 64, 128 and 256. Prints figures; asserts nothing. Runs go
+and a gradient step (as its loop takes one) at batches 64, 128 and 256. `zoo` trains SB3's DQN with the zoo's tuned
+CartPole-v1 hyperparameters, one seed at a time, and prints the measures the scripts are judged by, on its training
+episodes: last-20 mean, best 20 in a row and the env step where 20 in a row first reach 475. Prints figures; asserts
+nothing. Runs go
 under benchmark/results/ (git-ignored).
 """
 
@@ -32,6 +36,10 @@ SOLVED = 475.0
 CLEANRL = dict(learning_rate=2.5e-4, buffer_size=10_000, learning_starts=10_000, batch_size=128, gamma=0.99, tau=1.0)
 CLEANRL |= dict(target_network_frequency=500, train_frequency=10, start_e=1.0, end_e=0.05, exploration_fraction=0.5)
 CLEANRL |= dict(total_timesteps=50_000, n_step=1)  # SB3: n_steps=1 by default
+# rl-baselines3-zoo's CartPole-v1 DQN (hyperparams/dqn.yml, "Almost Tuned"; it publishes 500.00 for one agent, greedy).
+ZOO = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99)
+ZOO |= dict(target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16)
+ZOO |= dict(exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))
 
 
 def episode_returns(run_dir: Path) -> list[tuple[int, float, float]]:
@@ -107,6 +115,26 @@ def sps(a) -> None:
         print(f"dqn.py against SB3: median {np.median(ratios):.2f}x over {a.rounds} rounds ({spread})")
 
 
+def zoo(a) -> None:
+    """SB3's DQN at the zoo's CartPole-v1 settings for --total-timesteps (the zoo's 50k), a seed at a time."""
+    import gymnasium as gym
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.monitor import Monitor
+
+    print(f"SB3 DQN, zoo settings, {a.total_timesteps:,} steps: | seed | last-20 mean | best 20 in a row | solved at |")
+    lasts = []
+    for seed in a.seeds:
+        env = Monitor(gym.make("CartPole-v1"))
+        DQN("MlpPolicy", env, seed=seed, device="cpu", **ZOO).learn(a.total_timesteps)
+        steps, values = np.cumsum(env.get_episode_lengths()), np.array(env.get_episode_rewards(), dtype=float)
+        means = np.convolve(values, np.ones(20) / 20, mode="valid")
+        reached = np.flatnonzero(means >= SOLVED)
+        lasts.append(values[-20:].mean())
+        best, at = f"{means.max():.2f}" if means.size else "-", f"{steps[reached[0] + 19]:,}" if reached.size else "-"
+        print(f"| {seed} | {lasts[-1]:.2f} | {best} | {at} |", flush=True)
+    print(f"{len(lasts)} seeds: mean last 20 {np.mean(lasts):.2f}, {sum(x < SOLVED for x in lasts)} end under 475")
+
+
 def costs(a) -> None:
     """Mean per-call cost, after a warm-up, of a greedy action at batch 1 and of a gradient step at 3 batch sizes."""
     import importlib.util
@@ -160,15 +188,16 @@ def main(argv=None) -> None:
     flags = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["solve", "sps", "costs"])
+    parser.add_argument("what", choices=["solve", "sps", "costs", "zoo"])
     parser.add_argument("--script", default="dqn.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[400, 401, 402])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--rounds", type=int, default=1, help="sps: rounds of dqn.py then SB3; their median ratio")
     parser.add_argument("--calls", type=int, default=20_000, help="costs: greedy actions timed (gradient steps: 1/10)")
+    parser.add_argument("--total-timesteps", type=int, default=50_000, help="zoo: env steps a run (the zoo's 50k)")
     a = parser.parse_args(argv)
     a.flags = flags
-    {"solve": solve, "sps": sps, "costs": costs}[a.what](a)
+    {"solve": solve, "sps": sps, "costs": costs, "zoo": zoo}[a.what](a)
 
 
 if __name__ == "__main__":
