@@ -14,8 +14,8 @@ time. `sps` times dqn.py and SB3's DQN with CleanRL's CartPole hyperparameters (
 `--rounds` times. `costs` times the script's own pieces at its defaults, on the CPU: a greedy action at batch 1
 and a gradient step (as its loop takes one) at batches 64, 128 and 256. `zoo` trains SB3's DQN with the zoo's tuned
 CartPole-v1 hyperparameters, one seed at a time, and prints the measures the scripts are judged by, on its training
-episodes: last-20 mean, best 20 in a row and the env step where 20 in a row first reach 475. Prints figures; asserts
-nothing. Runs go
+episodes: last-20 mean, best 20 in a row and the env step where 20 in a row first reach 475; then the zoo's own
+measure, the mean of 10 greedy episodes of the final network. Prints figures; asserts nothing. Runs go
 under benchmark/results/ (git-ignored).
 """
 
@@ -119,19 +119,24 @@ def zoo(a) -> None:
     """SB3's DQN at the zoo's CartPole-v1 settings for --total-timesteps (the zoo's 50k), a seed at a time."""
     import gymnasium as gym
     from stable_baselines3 import DQN
+    from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
-    print(f"SB3 DQN, zoo settings, {a.total_timesteps:,} steps: | seed | last-20 mean | best 20 in a row | solved at |")
+    print(f"SB3 DQN, zoo settings, {a.total_timesteps:,} steps: | seed | last-20 mean | best 20 in a row | solved at "
+          "| greedy, 10 episodes |")  # fmt: skip
     lasts = []
     for seed in a.seeds:
         env = Monitor(gym.make("CartPole-v1"))
-        DQN("MlpPolicy", env, seed=seed, device="cpu", **ZOO).learn(a.total_timesteps)
+        model = DQN("MlpPolicy", env, seed=seed, device="cpu", **ZOO).learn(a.total_timesteps)
         steps, values = np.cumsum(env.get_episode_lengths()), np.array(env.get_episode_rewards(), dtype=float)
         means = np.convolve(values, np.ones(20) / 20, mode="valid")
         reached = np.flatnonzero(means >= SOLVED)
         lasts.append(values[-20:].mean())
         best, at = f"{means.max():.2f}" if means.size else "-", f"{steps[reached[0] + 19]:,}" if reached.size else "-"
-        print(f"| {seed} | {lasts[-1]:.2f} | {best} | {at} |", flush=True)
+        (eval_env := DummyVecEnv([lambda: Monitor(gym.make("CartPole-v1"))])).seed(seed)  # its resets: the seed's
+        greedy, _ = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
+        print(f"| {seed} | {lasts[-1]:.2f} | {best} | {at} | {greedy:.2f} |", flush=True)
     print(f"{len(lasts)} seeds: mean last 20 {np.mean(lasts):.2f}, {sum(x < SOLVED for x in lasts)} end under 475")
 
 
