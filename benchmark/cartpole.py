@@ -55,10 +55,22 @@ def episode_returns(run_dir: Path) -> list[tuple[int, float, float]]:
 
 def first_solved(returns, window: int = 20):
     """(env step, wall seconds) where the mean of the last `window` returns first reaches 475, or None."""
-    values = np.array([r for _, _, r in returns])
-    means = np.convolve(values, np.ones(window) / window, mode="valid")
-    reached = np.flatnonzero(means >= SOLVED)
+    reached = np.flatnonzero(means_of(window, [r for _, _, r in returns]) >= SOLVED)
     return (returns[reached[0] + window - 1][0], returns[reached[0] + window - 1][1]) if reached.size else None
+
+
+def means_of(window: int, values) -> np.ndarray:
+    """The mean of each `window` consecutive values; empty when there are fewer."""
+    values = np.asarray(values, dtype=float)
+    return np.convolve(values, np.ones(window) / window, mode="valid") if len(values) >= window else np.array([])
+
+
+def training_measures(lengths, returns) -> tuple[float, float, int | None]:
+    """From episode lengths and returns in order: the last-20 mean, the best mean of 20 in a row (NaN under 20
+    episodes) and the env step at the end of the episode that first brings 20 in a row to 475 (None if none does)."""
+    steps, means = np.cumsum(lengths), means_of(20, returns)
+    solved = first_solved(list(zip(steps, np.zeros(len(steps)), returns, strict=True)))
+    return float(np.mean(returns[-20:])), float(means.max()) if means.size else float("nan"), solved and int(solved[0])
 
 
 def run(script: str, flags: list[str], cwd: Path) -> tuple[float, Path]:
@@ -116,7 +128,9 @@ def sps(a) -> None:
 
 
 def zoo(a) -> None:
-    """SB3's DQN at the zoo's CartPole-v1 settings for --total-timesteps (the zoo's 50k), a seed at a time."""
+    """SB3's DQN at the zoo's CartPole-v1 settings for --total-timesteps (the zoo's 50k), a seed at a time, on the CPU.
+    What SB3 adds by default: the Huber loss, gradients clipped at norm 10, and a target copied every 10 env steps,
+    which leaves it fixed through each block of 128 gradient steps (they run between env steps)."""
     import gymnasium as gym
     from stable_baselines3 import DQN
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -129,14 +143,11 @@ def zoo(a) -> None:
     for seed in a.seeds:
         env = Monitor(gym.make("CartPole-v1"))
         model = DQN("MlpPolicy", env, seed=seed, device="cpu", **ZOO).learn(a.total_timesteps)
-        steps, values = np.cumsum(env.get_episode_lengths()), np.array(env.get_episode_rewards(), dtype=float)
-        means = np.convolve(values, np.ones(20) / 20, mode="valid")
-        reached = np.flatnonzero(means >= SOLVED)
-        lasts.append(values[-20:].mean())
-        best, at = f"{means.max():.2f}" if means.size else "-", f"{steps[reached[0] + 19]:,}" if reached.size else "-"
+        last, best, at = training_measures(env.get_episode_lengths(), env.get_episode_rewards())
+        lasts.append(last)
         (eval_env := DummyVecEnv([lambda: Monitor(gym.make("CartPole-v1"))])).seed(seed)  # its resets: the seed's
         greedy, _ = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
-        print(f"| {seed} | {lasts[-1]:.2f} | {best} | {at} | {greedy:.2f} |", flush=True)
+        print(f"| {seed} | {last:.2f} | {best:.2f} | {f'{at:,}' if at else '-'} | {greedy:.2f} |", flush=True)
     print(f"{len(lasts)} seeds: mean last 20 {np.mean(lasts):.2f}, {sum(x < SOLVED for x in lasts)} end under 475")
 
 

@@ -1,5 +1,6 @@
-"""benchmark/cartpole.py costs: it times both scripts' own pieces and prints every figure it names."""
+"""benchmark/cartpole.py: costs times both scripts' own pieces and prints every figure it names; zoo's measures."""
 
+import math
 import re
 
 import pytest
@@ -23,12 +24,20 @@ def test_costs_prints_a_greedy_action_and_three_gradient_steps(script, capsys):
     assert all(float(value) > 0 for _, _, value, _ in figures), out
 
 
-def test_zoo_prints_each_seeds_last_20_and_a_summary_that_agrees(capsys):
+def test_training_measures_by_hand():
+    returns = [10.0] * 5 + [500.0] * 20 + [100.0]  # 20 in a row first reach 475 at episode 23: 10 + 19 * 500 = 9510
+    last, best, solved_at = cartpole.training_measures([int(r) for r in returns], returns)
+    assert (last, best, solved_at) == ((19 * 500 + 100) / 20, 500.0, 5 * 10 + 19 * 500)
+    last, best, solved_at = cartpole.training_measures([10, 20, 30], [10.0, 20.0, 30.0])
+    assert last == 20.0 and math.isnan(best) and solved_at is None
+
+
+def test_zoo_prints_each_seeds_measures_and_a_summary_that_agrees(capsys):
     cartpole.main(["zoo", "--seeds", "3", "4", "--total-timesteps", "1500"])  # a few SB3 gradient rounds, no solve
     out = capsys.readouterr().out
-    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+|-) \| (-|[\d,]+) \| ([\d.]+) \|$", out, re.MULTILINE)
+    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| (-|[\d,]+) \| ([\d.]+) \|$", out, re.MULTILINE)
     assert [int(seed) for seed, *_ in rows] == [3, 4], out
-    lasts = [float(last) for _, last, _, _, _ in rows]
-    assert all(8.0 <= last < 475.0 for last in lasts) and [at for *_, at, _ in rows] == ["-", "-"], out
-    assert all(8.0 <= float(greedy) <= 500.0 for *_, greedy in rows), out
+    lasts, bests = [float(row[1]) for row in rows], [float(row[2]) for row in rows]
+    assert all(8.0 <= last <= best < 475.0 for last, best in zip(lasts, bests, strict=True)), out
+    assert [row[3] for row in rows] == ["-", "-"] and all(8.0 <= float(row[4]) <= 500.0 for row in rows), out
     assert f"2 seeds: mean last 20 {sum(lasts) / 2:.2f}, 2 end under 475" in out, out
